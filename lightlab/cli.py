@@ -1,0 +1,164 @@
+"""The ``lightlab`` command: bench, train, data, zoo and doctor."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _out_dir(path: str) -> Path:
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise SystemExit(f"error: --out {out} is a file; give a folder (it is created if missing)")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def summary(report, large: str, small: str, country: str) -> list[str]:
+    """Return the essay's four reasons for small models, answered with this report's numbers."""
+    def ratio(metric: str) -> float:
+        return report.value(large, metric) / report.value(small, metric)
+
+    lines = [f"Accuracy: {large} {report.value(large, 'accuracy'):.1f} %, {small} "
+             f"{report.value(small, 'accuracy'):.1f} %",
+             f"1. Speed: {small} answers {ratio('latency_p50_b1'):.0f}x faster at batch 1 "
+             f"({report.value(small, 'latency_p50_b1'):.3f} vs {report.value(large, 'latency_p50_b1'):.3f} ms)"]
+    energy = [r for r in report.rows if r["metric"] == "energy_per_inference" and r["model"] == small]
+    if energy and energy[0]["value"] == energy[0]["value"]:
+        co2 = report.value(small, "co2e_per_inference") * 1e6
+        lines.append(f"2. Energy: {ratio('energy_per_inference'):.0f}x less per inference "
+                     f"({energy[0]['method']}); a million inferences emit {co2:.3g} g CO2e in {country}")
+    elif energy:
+        lines.append(f"2. Energy: {energy[0]['method']}")
+    lines += [f"3. Edge fit: {report.value(small, 'size') / 1e3:.1f} kB vs {report.value(large, 'size') / 1e3:.0f} kB"
+              f" on disk ({ratio('size'):.0f}x smaller), peak memory "
+              f"{report.value(small, 'peak_memory') / 1e3:.1f} vs {report.value(large, 'peak_memory') / 1e3:.0f} kB",
+              f"4. Cost: {report.value(small, 'compute_s_per_million'):.2f} vs "
+              f"{report.value(large, 'compute_s_per_million'):.1f} CPU-seconds per million inferences"]
+    return lines
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Measure zoo models on a task, print a table and write bench.csv, bench.json and report.html."""
+    if args.quick:
+        os.environ["LIGHTLAB_QUICK"] = "1"
+    import pandas as pd
+
+    from lightlab import data, measure, plots, zoo
+
+    out = _out_dir(args.out)
+    start = time.perf_counter()
+    task = data.load(args.task)
+    names = [zoo.resolve(n.strip(), args.task) for n in args.models.split(",") if n.strip()]
+    models = {n: zoo.pretrained(n) for n in names}
+    report = measure.measure(models, task, energy=not args.no_energy, country=args.country, progress=True)
+    report.environment["seconds"] = round(time.perf_counter() - start, 1)
+    table = report.table(wide=True)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+    if len(names) >= 2:
+        print("\n" + "\n".join(summary(report, names[0], names[-1], args.country)))
+    report.to_csv(out / "bench.csv")
+    report.to_json(out / "bench.json")
+    figures = [report.plot(), plots.tradeoff(report)]
+    report.to_html(out / "report.html", title=f"lightlab bench: {args.task}", figures=figures)
+    print(f"\nwrote {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'report.html'} "
+          f"in {report.environment['seconds']} s")
+    return 0
+
+
+def train(args: argparse.Namespace) -> int:
+    """Retrain a zoo model from its seed and write its safetensors weights."""
+    from lightlab import data, zoo
+    from lightlab.train import evaluate
+
+    if os.environ.get("LIGHTLAB_QUICK"):
+        print("note: LIGHTLAB_QUICK is set; the shipped weights were trained on the full split", file=sys.stderr)
+    name = zoo.resolve(args.model, args.task)
+    if zoo.spec(name).task != args.task:
+        raise SystemExit(f"error: model {name!r} belongs to task {zoo.spec(name).task!r}, not {args.task!r}")
+    model, history = zoo.train_from_scratch(name, data.load(args.task))
+    path = Path(args.out) if args.out else zoo.weights_path(name)
+    digest = zoo.save(model, path)
+    print(f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_accuracy)}, "
+          f"val {100 * history.best_val_accuracy:.1f} %, test {100 * evaluate(model, data.load(args.task)):.1f} %, "
+          f"{history.seconds:.1f} s\nwrote {path}\nsha256 {digest}")
+    if digest != zoo.SHA256.get(name):
+        print(f"note: differs from the shipped hash {zoo.SHA256.get(name) or '(none)'}; "
+              f"update lightlab/zoo.py SHA256 if you mean to ship it")
+    return 0
+
+
+def list_data(_args: argparse.Namespace) -> int:
+    """Print the tasks with their sizes."""
+    from lightlab import data
+
+    for name in data.names():
+        task = data.load(name)
+        print(f"{name:12s} {task.domain:10s} input {list(task.input_shape)}, {task.num_classes} classes, "
+              f"splits {task.sizes()}  {task.description}")
+    return 0
+
+
+def list_zoo(_args: argparse.Namespace) -> int:
+    """Print the models with their parameter counts and weight status."""
+    from lightlab import zoo
+    from lightlab.measure import count_params
+
+    for name in zoo.names():
+        try:
+            zoo.check_weights(name)
+            status = "weights ok"
+        except zoo.WeightsError as err:
+            status = f"weights unusable: {err}"
+        print(f"{name:14s} task {zoo.spec(name).task:8s} {count_params(zoo.create(name)):>9,d} params  "
+              f"{zoo.spec(name).description}; {status}")
+    return 0
+
+
+def doctor(_args: argparse.Namespace) -> int:
+    """Run the environment self-check; exit 1 when a problem was found."""
+    from lightlab.selfcheck import doctor as run
+
+    return 0 if run().ok else 1
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``lightlab`` command."""
+    p = argparse.ArgumentParser(prog="lightlab", description="Teach and measure lightweight AI.")
+    sub = p.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("bench", help="compare models on a task: accuracy, size, speed, energy")
+    b.add_argument("--task", default="digits")
+    b.add_argument("--models", default="large,small", help="comma-separated zoo names (short or full)")
+    b.add_argument("--quick", action="store_true", help="fewer repeats and shorter energy windows")
+    b.add_argument("--out", default="bench-out", help="folder for bench.csv, bench.json, report.html")
+    b.add_argument("--country", default="FRA", help="ISO-3 code for the grid's carbon intensity")
+    b.add_argument("--no-energy", action="store_true", help="skip the CodeCarbon measurement")
+    b.set_defaults(func=bench)
+    t = sub.add_parser("train", help="retrain a zoo model from its seed")
+    t.add_argument("--task", default="digits")
+    t.add_argument("--model", required=True)
+    t.add_argument("--out", help="weight file to write (default: the shipped location)")
+    t.set_defaults(func=train)
+    sub.add_parser("data", help="list the tasks").set_defaults(func=list_data)
+    sub.add_parser("zoo", help="list the models").set_defaults(func=list_zoo)
+    sub.add_parser("doctor", help="check this environment before class").set_defaults(func=doctor)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``lightlab`` command line."""
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError, RuntimeError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Settings read by the whole package: quick mode, seeds, threads and paths.
+
+Quick mode (``LIGHTLAB_QUICK=1``) runs the very same code with fewer samples, epochs and
+repeats, so notebooks finish in CI and on Binder within minutes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ROOT = PACKAGE_DIR.parent
+WEIGHTS_DIR = PACKAGE_DIR / "weights"
+
+
+def quick() -> bool:
+    """Return True when ``LIGHTLAB_QUICK`` asks for the short run (read on every call)."""
+    return os.environ.get("LIGHTLAB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def pick(full: int | float, short: int | float) -> int | float:
+    """Return ``short`` in quick mode and ``full`` otherwise."""
+    return short if quick() else full
+
+
+def datasets_dir() -> Path:
+    """Return the folder holding the shipped data sets (``LIGHTLAB_DATA`` overrides it)."""
+    return Path(os.environ.get("LIGHTLAB_DATA", ROOT / "datasets"))
+
+
+def seed_everything(seed: int = 0) -> int:
+    """Seed Python, NumPy and PyTorch so that the same seed gives the same numbers on CPU."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    return seed
+
+
+def set_threads(n: int | None = None) -> int:
+    """Set the number of PyTorch intra-op threads (default: every core) and return it."""
+    n = n or os.cpu_count() or 1
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def threads() -> int:
+    """Return the number of threads PyTorch uses now."""
+    return torch.get_num_threads()

@@ -1,0 +1,235 @@
+"""Measure any ``nn.Module`` the same way: accuracy, size, MACs, latency, throughput, memory (and energy).
+
+``measure(models, task)`` returns a ``Report`` of tidy rows ``{model, metric, value, unit, method}``;
+every number says how it was obtained.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from lightlab import config
+from lightlab.data import Task, check_inputs
+from lightlab.energy import expected_method, measure_energy, method, modelled_energy
+from lightlab.report import Report
+
+
+def count_params(model: nn.Module) -> int:
+    """Return the number of parameters (weights and biases) in ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def serialized_size(model: nn.Module) -> int:
+    """Return the size in bytes of ``model``'s state_dict as written by ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+@torch.inference_mode()
+def count_macs(model: nn.Module, example: torch.Tensor) -> int:
+    """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter)."""
+    with FlopCounterMode(display=False) as counter:
+        model(example)
+    return counter.get_total_flops() // 2
+
+
+@torch.inference_mode()
+def peak_memory(model: nn.Module, example: torch.Tensor) -> int:
+    """Return weight bytes plus the largest input+output activation bytes of any one layer (MCU-style peak)."""
+    largest = 0
+
+    def hook(_module, inputs, output):
+        nonlocal largest
+        tensors = [t for t in (*inputs, output) if isinstance(t, torch.Tensor)]
+        largest = max(largest, sum(t.numel() * t.element_size() for t in tensors))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
+    return weights + largest
+
+
+@dataclass
+class Timing:
+    """Latency samples in milliseconds, with the settings that produced them."""
+
+    samples_ms: list[float]
+    warmup: int
+    threads: int
+    batch_size: int
+
+    @property
+    def p50(self) -> float:
+        """Return the median latency in ms."""
+        return float(np.percentile(self.samples_ms, 50))
+
+    @property
+    def p90(self) -> float:
+        """Return the 90th-percentile latency in ms."""
+        return float(np.percentile(self.samples_ms, 90))
+
+    @property
+    def iqr(self) -> float:
+        """Return the interquartile range in ms (the spread we report)."""
+        q1, q3 = np.percentile(self.samples_ms, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def method(self) -> str:
+        """Return how these samples were taken."""
+        return (f"wall clock, {len(self.samples_ms)} runs after {self.warmup} warm-up, "
+                f"batch {self.batch_size}, {self.threads} threads")
+
+
+@torch.inference_mode()
+def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
+            repeats: int | None = None) -> Timing:
+    """Return per-call latency samples of ``model(example)`` after warm-up (garbage collector paused)."""
+    warmup = int(warmup if warmup is not None else config.pick(10, 3))
+    repeats = int(repeats if repeats is not None else config.pick(100, 20))
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    model.eval()
+    for _ in range(warmup):
+        model(example)
+    samples = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(example)
+            samples.append((time.perf_counter() - start) * 1e3)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Timing(samples, warmup, torch.get_num_threads(), example.shape[0])
+
+
+def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
+    """Raise a clear error when ``model`` cannot take ``example`` or gives the wrong number of outputs."""
+    expected = f"task {task.name!r} gives inputs of shape [batch, {', '.join(map(str, task.input_shape))}]" \
+        if task else f"the example has shape {list(example.shape)}"
+    try:
+        with torch.inference_mode():
+            out = model.eval()(example[:1])
+    except RuntimeError as err:
+        raise ValueError(f"model {name!r} does not accept these inputs: {expected}. "
+                         f"Build the model for that input shape. (PyTorch said: {err})") from err
+    if task and (out.dim() != 2 or out.shape[1] != task.num_classes):
+        raise ValueError(f"model {name!r} returns outputs of shape {list(out.shape)}, but task {task.name!r} "
+                         f"has {task.num_classes} classes: its last layer should have {task.num_classes} outputs")
+
+
+def environment() -> dict:
+    """Return the machine and software a report was measured on."""
+    from lightlab import __version__
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "int8_instructions": ", ".join(int8_instructions()) or "none found",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightlab": __version__,
+        "platform": platform.platform(),
+        "energy_method": expected_method(),
+        "quick_mode": config.quick(),
+    }
+
+
+def cpu_model() -> str:
+    """Return the CPU's model name."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def int8_instructions() -> list[str]:
+    """Return the int8 dot-product instruction sets this CPU reports (AVX-512 VNNI, AVX-VNNI, ARM dotprod)."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return []
+    known = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
+             "asimddp": "ARM dotprod"}
+    return [label for flag, label in known.items() if flag in flags]
+
+
+def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = None,
+            example: torch.Tensor | None = None, batch_sizes: tuple[int, ...] = (1, 64),
+            energy: bool = False, country: str = "FRA", repeats: int | None = None,
+            progress: bool = False) -> Report:
+    """Return a Report measuring each model (a module or a {name: module} dict) on a Task or an example input.
+
+    With a Task: accuracy on its test split, and its real test inputs for timing. With only ``example``:
+    everything but accuracy. Modelled energy is always included; ``energy=True`` adds CodeCarbon's figures.
+    """
+    if isinstance(models, nn.Module):
+        models = {type(models).__name__: models}
+    if not models:
+        raise ValueError("no models to measure: pass a module or a non-empty {name: module} dict")
+    if task is None and example is None:
+        raise ValueError("pass a Task (for accuracy and real inputs) or an example input tensor")
+    if example is not None:
+        check_inputs(example)
+    one = example[:1] if example is not None else task.example(1)
+    report = Report(environment=environment())
+    for name, model in models.items():
+        _check_fits(name, model, one, task)
+        model.eval()
+        if task is not None:
+            from lightlab.train import evaluate
+
+            report.add(name, "accuracy", 100 * evaluate(model, task), "%", f"test split, {task.sizes()['test']} "
+                       f"samples of {task.name!r}")
+        report.add(name, "params", count_params(model), "count", "sum of parameter elements")
+        report.add(name, "size", serialized_size(model), "bytes", "torch.save(state_dict) bytes")
+        report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
+        report.add(name, "peak_memory", peak_memory(model, one), "bytes",
+                   "weights + largest layer input+output (forward hooks), batch 1")
+        report.rows.append(modelled_energy(model, one, name=name))
+        for b in batch_sizes:
+            x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None \
+                else task.example(b)
+            t = latency(model, x, repeats=repeats)
+            report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr)
+            report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method)
+            if b == max(batch_sizes):
+                report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
+                report.add(name, "compute_s_per_million", t.p50 / b * 1e3, "s",
+                           f"CPU-seconds per 1e6 inferences at batch {b} ({t.threads} threads busy)")
+    if energy:
+        _add_energy(report, models, task, example, max(batch_sizes), country, progress)
+    return report
+
+
+def _add_energy(report: Report, models: Mapping[str, nn.Module], task: Task | None,
+                example: torch.Tensor | None, batch: int, country: str, progress: bool) -> None:
+    """Append CodeCarbon energy rows (measured or estimated, as labelled) for every model."""
+    x = example if example is not None and example.shape[0] >= batch else \
+        (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
+    report.rows.extend(measure_energy(dict(models), x, country=country, progress=progress))
+    report.environment["energy_method"] = method()

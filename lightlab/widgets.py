@@ -1,0 +1,80 @@
+"""Explorers: small objects that hold their controls and their latest result.
+
+Each control calls the same public functions a learner could call by hand (``measure.measure``), so tests
+drive an explorer by setting ``explorer.batch.value`` and reading ``explorer.result``, no browser needed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ipywidgets as w
+import torch
+from IPython.display import clear_output, display
+from torch import nn
+
+from lightlab import energy, measure, plots
+from lightlab.data import Task
+from lightlab.report import Report
+
+COUNTRIES = {"France": "FRA", "Norway": "NOR", "Germany": "DEU", "United States": "USA", "China": "CHN",
+             "India": "IND", "Australia": "AUS"}
+
+
+class BenchExplorer:
+    """Compare models live: batch size, threads, grid country and CodeCarbon on/off rerun ``measure``."""
+
+    def __init__(self, models: dict[str, nn.Module], task: Task, batch_sizes: tuple[int, ...] = (1, 8, 64, 256)):
+        self.models, self.task = models, task
+        self.batch = w.SelectionSlider(options=list(batch_sizes), value=batch_sizes[0], description="batch size")
+        self.threads = w.IntSlider(value=torch.get_num_threads(), min=1, max=os.cpu_count() or 1,
+                                   description="threads")
+        self.country = w.Dropdown(options=COUNTRIES, value="FRA", description="grid")
+        self.energy = w.Checkbox(value=False, description="measure energy (CodeCarbon, a few seconds)")
+        self.summary = w.Label()
+        self.output = w.Output()
+        self.result: Report | None = None
+        self.runs = 0
+        for control in (self.batch, self.threads, self.country, self.energy):
+            control.observe(lambda _change: self.run(), names="value")
+        self.widget = w.VBox([w.HBox([self.batch, self.threads]), w.HBox([self.country, self.energy]),
+                              self.summary, self.output])
+
+    def run(self) -> Report:
+        """Measure every model with the current settings, redraw the chart and return the Report."""
+        b, before = self.batch.value, torch.get_num_threads()
+        torch.set_num_threads(self.threads.value)
+        try:
+            report = measure.measure(self.models, self.task, batch_sizes=(b,), energy=self.energy.value,
+                                     country=self.country.value)
+        finally:
+            torch.set_num_threads(before)
+        for name in self.models:
+            if not self.energy.value:
+                joules = report.value(name, "energy_modelled_per_inference")
+                report.add(name, "co2e_per_inference", energy.co2e_grams(joules, self.country.value), "g CO2e",
+                           f"modelled energy x {self.country.value} grid intensity (CodeCarbon offline data)")
+            report.add(name, "latency_per_sample", report.value(name, f"latency_p50_b{b}") / b, "ms",
+                       f"p50 latency at batch {b} / {b}")
+        self.result, self.runs = report, self.runs + 1
+        self.summary.value = self.describe(report)
+        metrics = ["latency_per_sample", f"throughput_b{b}", "energy_per_inference",
+                   "energy_modelled_per_inference", "co2e_per_inference"]
+        with self.output:
+            clear_output(wait=True)
+            display(plots.report_bars(report, metrics))
+        return report
+
+    def describe(self, report: Report) -> str:
+        """Return one sentence comparing the first and last model at the current settings."""
+        big, small = list(self.models)[0], list(self.models)[-1]
+        b = self.batch.value
+        speed = report.ratio(f"latency_p50_b{b}", big, small)
+        return (f"batch {b}, {self.threads.value} thread(s): {small} is {speed:.0f}x faster than {big} "
+                f"({report.value(small, 'latency_per_sample'):.4f} vs "
+                f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)")
+
+    def _ipython_display_(self) -> None:
+        if self.result is None:
+            self.run()
+        display(self.widget)

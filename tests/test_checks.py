@@ -1,0 +1,39 @@
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+import lightlab as ll
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def solutions(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "notebooks" / "solutions" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_solutions_pass_the_checkers():
+    sol = solutions("00_start_here")
+    assert ll.checks.speedup(sol.speedup).startswith("correct")
+    assert ll.checks.per_million(sol.per_million).startswith("correct")
+
+
+def test_wrong_answers_get_a_hint():
+    with pytest.raises(ll.checks.CheckFailed, match="wrong way round"):
+        ll.checks.speedup(lambda r, fast, slow, b: r.value(fast, f"latency_p50_b{b}")
+                          / r.value(slow, f"latency_p50_b{b}"))
+    with pytest.raises(ll.checks.CheckFailed, match="must `return`"):
+        ll.checks.speedup(lambda r, fast, slow, b: None)
+    with pytest.raises(ll.checks.CheckFailed, match="batch"):
+        ll.checks.speedup(lambda r, fast, slow, b: r.value(slow, "latency_p50_b64") / r.value(fast, "latency_p50_b64"))
+    with pytest.raises(ll.checks.CheckFailed, match="3.6e6"):
+        ll.checks.per_million(lambda j: j * 1e6)
+
+
+def test_exercise_5_target_is_reachable(digits):
+    model = solutions("00_start_here").own_small_model(digits)
+    assert ll.measure.count_params(model) <= 1500
+    assert ll.train.evaluate(model, digits) >= 0.95

@@ -1,0 +1,82 @@
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from lightlab import cli
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lightlab.cli", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def bench_out(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    result = run("bench", "--quick", "--out", str(out), cwd=out)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_bench_writes_csv_json_html(bench_out):
+    out, stdout = bench_out
+    assert {p.name for p in out.iterdir()} >= {"bench.csv", "bench.json", "report.html"}
+    assert "Speed" in stdout and "Energy" in stdout and "Edge fit" in stdout and "Cost" in stdout
+    assert not (out / "emissions.csv").exists()  # CodeCarbon writes nothing unless asked
+
+
+def test_bench_energy_rows_carry_their_method(bench_out):
+    data = json.loads((bench_out[0] / "bench.json").read_text())
+    rows = data["rows"]
+    energy = {r["model"]: r for r in rows if r["metric"] == "energy_per_inference"}
+    assert set(energy) == {"digits-large", "digits-small"}
+    for row in rows:
+        assert row["method"], row
+    method = energy["digits-small"]["method"]
+    assert method.startswith(("estimated", "measured")), method
+    # The small model's energy per inference is at most a tenth of the large one's, in the same run.
+    assert energy["digits-small"]["value"] <= 0.1 * energy["digits-large"]["value"]
+    modelled = [r for r in rows if r["metric"] == "energy_modelled_per_inference"]
+    assert len(modelled) == 2 and all(r["method"].startswith("modelled") for r in modelled)
+    env = data["environment"]
+    assert env["energy_method"] == method.split(";")[0] or env["energy_method"]
+    assert {"cpu", "cores", "threads", "torch", "lightlab"} <= set(env)
+
+
+def test_bench_report_html_is_offline(bench_out):
+    html = (bench_out[0] / "report.html").read_text()
+    # plotly.js is inlined: no script or stylesheet is fetched from anywhere
+    assert re.findall(r"<script[^>]*\bsrc=", html) == [] and "<link" not in html
+    assert "Plotly.newPlot" in html and len(html) > 3_000_000
+
+
+def test_out_pointing_at_a_file_is_refused(tmp_path):
+    target = tmp_path / "taken.txt"
+    target.write_text("keep me")
+    result = run("bench", "--quick", "--no-energy", "--out", str(target))
+    assert result.returncode != 0 and "is a file" in result.stderr
+    assert target.read_text() == "keep me"
+
+
+def test_unknown_task_and_model_list_valid_names(capsys):
+    assert cli.main(["bench", "--task", "imagenet", "--no-energy"]) == 2
+    assert "available tasks: digits" in capsys.readouterr().err
+    assert cli.main(["bench", "--models", "huge", "--no-energy"]) == 2
+    assert "unknown model 'digits-huge'" in capsys.readouterr().err
+
+
+def test_data_and_zoo_listings(capsys):
+    assert cli.main(["data"]) == 0
+    assert "digits" in capsys.readouterr().out
+    assert cli.main(["zoo"]) == 0
+    out = capsys.readouterr().out
+    assert "digits-large" in out and "1,128,714" in out and "weights ok" in out
+
+
+def test_train_writes_weights_elsewhere(tmp_path, capsys):
+    target = tmp_path / "small.safetensors"
+    assert cli.main(["train", "--task", "digits", "--model", "small", "--out", str(target)]) == 0
+    assert target.stat().st_size > 9_000 and "sha256" in capsys.readouterr().out

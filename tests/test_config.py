@@ -1,0 +1,26 @@
+import torch
+
+from lightlab import config
+
+
+def test_quick_reads_the_environment_each_call(monkeypatch):
+    monkeypatch.setenv("LIGHTLAB_QUICK", "1")
+    assert config.quick() and config.pick(100, 3) == 3
+    monkeypatch.setenv("LIGHTLAB_QUICK", "0")
+    assert not config.quick() and config.pick(100, 3) == 100
+
+
+def test_seed_everything_repeats_random_draws():
+    config.seed_everything(7)
+    a = torch.rand(3)
+    config.seed_everything(7)
+    assert torch.equal(a, torch.rand(3))
+
+
+def test_set_threads_roundtrip():
+    before = config.threads()
+    try:
+        assert config.set_threads(1) == 1
+    finally:
+        config.set_threads(before)
+    assert config.threads() == before

@@ -1,0 +1,119 @@
+import io
+import math
+
+import pytest
+import torch
+from torch import nn
+
+import lightlab as ll
+from lightlab import measure
+
+
+def test_report_rows_for_zoo_models(digits, zoo_models):
+    report = measure.measure(zoo_models, digits, batch_sizes=(1, 32), repeats=5)
+    table = report.table()
+    assert set(table.columns) >= {"model", "metric", "value", "unit", "method"}
+    assert table["method"].str.len().min() > 0
+    for name in ("large", "small"):
+        assert report.value(name, "accuracy") > 95
+        assert report.value(name, "latency_p50_b1") > 0
+        assert report.value(name, "latency_p90_b32") >= report.value(name, "latency_p50_b32")
+        assert report.value(name, "throughput_b32") == pytest.approx(32e3 / report.value(name, "latency_p50_b32"))
+    assert report.value("large", "params") == 1_128_714
+    assert report.value("small", "macs") == 64 * 32 + 32 * 10
+    assert report.environment["torch"] == torch.__version__ and report.environment["cores"] >= 1
+
+
+def test_size_is_the_serialized_bytes(zoo_models):
+    buf = io.BytesIO()
+    torch.save(zoo_models["large"].state_dict(), buf)
+    assert measure.serialized_size(zoo_models["large"]) == len(buf.getvalue())
+    # float32 weights dominate: ~4 bytes per parameter
+    assert 4 * 1_128_714 < measure.serialized_size(zoo_models["large"]) < 4 * 1_128_714 + 10_000
+
+
+def test_macs_of_a_conv_match_the_formula():
+    conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+    assert measure.count_macs(conv, torch.rand(1, 3, 10, 10)) == 8 * 10 * 10 * 3 * 3 * 3
+
+
+def test_peak_memory_counts_weights_and_largest_layer():
+    model = nn.Sequential(nn.Linear(100, 1000), nn.ReLU(), nn.Linear(1000, 10))
+    weights = 4 * (100 * 1000 + 1000 + 1000 * 10 + 10)
+    largest = 4 * (1000 + 1000)  # the ReLU's input and output
+    assert measure.peak_memory(model, torch.rand(1, 100)) == weights + largest
+
+
+def test_any_module_with_an_example_input():
+    model = nn.Sequential(nn.Linear(16, 4))
+    report = measure.measure({"lin": model}, example=torch.rand(8, 16), batch_sizes=(1, 8), repeats=3)
+    assert "accuracy" not in set(report.table()["metric"])
+    assert report.value("lin", "params") == 68
+
+
+def test_latency_has_spread_and_settings(zoo_models):
+    t = measure.latency(zoo_models["small"], torch.rand(1, 1, 8, 8), warmup=2, repeats=30)
+    assert len(t.samples_ms) == 30 and t.p50 > 0 and t.iqr >= 0
+    assert "30 runs after 2 warm-up" in t.method
+
+
+def test_wrong_input_shape_is_explained(digits):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+    with pytest.raises(ValueError, match="does not accept.*digits.*1, 8, 8"):
+        measure.measure({"mnist-mlp": model}, digits)
+
+
+def test_wrong_number_of_classes_is_explained(digits):
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 3))
+    with pytest.raises(ValueError, match="3\\].*10 classes"):
+        measure.measure({"three": model}, digits)
+
+
+def test_nan_example_is_rejected():
+    with pytest.raises(ValueError, match="NaN"):
+        measure.measure(nn.Linear(2, 2), example=torch.tensor([[1.0, math.nan]]))
+
+
+def test_nothing_to_measure():
+    with pytest.raises(ValueError, match="no models"):
+        measure.measure({}, example=torch.rand(1, 2))
+    with pytest.raises(ValueError, match="Task.*example"):
+        measure.measure(nn.Linear(2, 2))
+
+
+def test_int8_instruction_detection_matches_cpuinfo():
+    flags = open("/proc/cpuinfo").read()
+    assert ("AVX-512 VNNI" in measure.int8_instructions()) == ("avx512_vnni" in flags)
+
+
+def test_report_exports(tmp_path, digits, zoo_models):
+    report = measure.measure(zoo_models, digits, batch_sizes=(1,), repeats=3)
+    report.add("small", "energy_per_inference", math.nan, "J", "unavailable: test")
+    csv = report.to_csv(tmp_path / "r.csv").read_text()
+    assert csv.splitlines()[0].startswith("model,metric,value,unit,method")
+    back = ll.Report.from_json(report.to_json(tmp_path / "r.json"))
+    assert back.value("large", "params") == report.value("large", "params")
+    assert math.isnan(back.value("small", "energy_per_inference"))
+    html = report.to_html(tmp_path / "r.html").read_text()
+    assert "cdn" not in html.lower().split("<body>")[0] and "plotly" in html and len(html) > 1_000_000
+    assert report.table(wide=True).loc[("params", "count"), "small"] == 2410
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        report.to_csv(tmp_path)
+
+
+def test_report_refuses_rows_without_method():
+    with pytest.raises(ValueError, match="no method"):
+        ll.Report().add("m", "energy", 1.0, "J", "")
+
+
+def test_report_value_error_lists_what_exists():
+    report = ll.Report().add("m", "size", 1, "bytes", "x")
+    with pytest.raises(KeyError, match="no 'speed'.*size"):
+        report.value("m", "speed")
+
+
+def test_plot_has_a_panel_per_metric(digits, zoo_models):
+    report = measure.measure(zoo_models, digits, batch_sizes=(1,), repeats=3)
+    fig = report.plot(["accuracy", "size", "latency_p50_b1"])
+    assert len(fig.data) == 3 and list(fig.data[1].x) == ["large", "small"]
+    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type == "linear"

@@ -1,0 +1,27 @@
+import pytest
+
+import lightlab as ll
+
+
+def test_fit_learns_and_is_reproducible(digits):
+    runs = []
+    for _ in range(2):
+        model = ll.zoo.mlp(64, 10, (16,))
+        history = ll.train.fit(model, digits, epochs=5, lr=1e-2, seed=3, progress=False)
+        runs.append((ll.train.evaluate(model, digits), history.train_loss))
+    assert runs[0] == runs[1]
+    assert runs[0][0] > 0.85
+    assert runs[0][1][-1] < runs[0][1][0]
+
+
+def test_early_stopping_keeps_the_best_epoch(digits):
+    model = ll.zoo.mlp(64, 10, (16,))
+    history = ll.train.fit(model, digits, epochs=40, lr=5e-2, patience=2, progress=False)
+    assert len(history.val_accuracy) < 40
+    assert history.best_val_accuracy == max(history.val_accuracy)
+    assert ll.train.evaluate(model, digits, "val") == pytest.approx(history.best_val_accuracy)
+
+
+def test_bad_epochs():
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        ll.train.fit(ll.zoo.mlp(64, 10), ll.load("digits"), epochs=0)

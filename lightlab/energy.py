@@ -170,7 +170,7 @@ def _stop(tracker) -> None:
         tracker._lock._has_created_lock = False
 
 
-def _cpu_seconds() -> tuple[float, float]:
+def cpu_seconds() -> tuple[float, float]:
     """Return (busy CPU seconds of the whole machine, CPU seconds of this process)."""
     t = psutil.cpu_times()
     busy = sum(t) - t.idle - getattr(t, "iowait", 0) - getattr(t, "guest", 0) - getattr(t, "guest_nice", 0)
@@ -182,7 +182,7 @@ def _tracked_loop(fn: Callable[[], object], seconds: float, country: str) -> dic
     """Run fn in a loop for at least `seconds` under one tracker; return joules, seconds, calls, load."""
     with _TRACKER_LOCK:
         tracker = _start_tracker(country)
-        busy0, own0 = _cpu_seconds()
+        busy0, own0 = cpu_seconds()
         calls, start = 0, time.perf_counter()
         try:
             with torch.inference_mode():
@@ -191,7 +191,7 @@ def _tracked_loop(fn: Callable[[], object], seconds: float, country: str) -> dic
                     calls += 1
         finally:
             _stop(tracker)  # always, or the next tracker's reading overlaps this one
-        busy1, own1 = _cpu_seconds()
+        busy1, own1 = cpu_seconds()
     data = getattr(tracker, "final_emissions_data", None)
     if data is None:
         raise EnergyUnavailable("CodeCarbon's stop() failed silently (set CODECARBON_LOG_LEVEL=warning)")

@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lightlab import config
 from lightlab.data import Task, check_inputs
-from lightlab.energy import expected_method, measure_energy, method, modelled_energy
+from lightlab.energy import FOREIGN_LOAD_LIMIT, cpu_seconds, expected_method, measure_energy, method, modelled_energy
 from lightlab.report import Report
 
 
@@ -74,6 +74,14 @@ class Timing:
     warmup: int
     threads: int
     batch_size: int
+    foreign_cores: float = 0.0  # CPU used by other processes while timing, in cores
+
+    @property
+    def note(self) -> str | None:
+        """Return a warning when other processes competed for the CPU during the timing, else None."""
+        if self.foreign_cores <= FOREIGN_LOAD_LIMIT:
+            return None
+        return f"disturbed: other processes used {self.foreign_cores:.1f} cores while timing; rerun on a quiet machine"
 
     @property
     def p50(self) -> float:
@@ -112,6 +120,8 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
     samples = []
     gc_was_enabled = gc.isenabled()
     gc.disable()
+    busy0, own0 = cpu_seconds()
+    begin = time.perf_counter()
     try:
         for _ in range(repeats):
             start = time.perf_counter()
@@ -120,7 +130,9 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Timing(samples, warmup, torch.get_num_threads(), example.shape[0])
+    busy1, own1 = cpu_seconds()
+    foreign = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(time.perf_counter() - begin, 1e-9)
+    return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
 
 
 def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
@@ -215,8 +227,8 @@ def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = Non
             x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None \
                 else task.example(b)
             t = latency(model, x, repeats=repeats)
-            report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr)
-            report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method)
+            report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
+            report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method, note=t.note)
             if b == max(batch_sizes):
                 report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
                 report.add(name, "compute_s_per_million", t.p50 / b * 1e3, "s",

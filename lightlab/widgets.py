@@ -30,7 +30,8 @@ class BenchExplorer:
         self.threads = w.IntSlider(value=torch.get_num_threads(), min=1, max=os.cpu_count() or 1,
                                    description="threads")
         self.country = w.Dropdown(options=COUNTRIES, value="FRA", description="grid")
-        self.energy = w.Checkbox(value=False, description="measure energy (CodeCarbon, a few seconds)")
+        self.energy = w.Checkbox(value=False, description="measure energy (CodeCarbon, a few seconds)",
+                                 style={"description_width": "initial"}, layout=w.Layout(width="auto"))
         self.summary = w.Label()
         self.output = w.Output()
         self.result: Report | None = None
@@ -57,12 +58,12 @@ class BenchExplorer:
             report.add(name, "latency_per_sample", report.value(name, f"latency_p50_b{b}") / b, "ms",
                        f"p50 latency at batch {b} / {b}")
         self.result, self.runs = report, self.runs + 1
-        self.summary.value = self.describe(report)
         metrics = ["latency_per_sample", f"throughput_b{b}", "energy_per_inference",
                    "energy_modelled_per_inference", "co2e_per_inference"]
         with self.output:
             clear_output(wait=True)
             display(plots.report_bars(report, metrics))
+        self.summary.value = self.describe(report)  # last, so a changed sentence means the chart is redrawn too
         return report
 
     def describe(self, report: Report) -> str:
@@ -70,9 +71,11 @@ class BenchExplorer:
         big, small = list(self.models)[0], list(self.models)[-1]
         b = self.batch.value
         speed = report.ratio(f"latency_p50_b{b}", big, small)
+        busy = any(r.get("note", "").startswith("disturbed") for r in report.rows)
         return (f"batch {b}, {self.threads.value} thread(s): {small} is {speed:.0f}x faster than {big} "
                 f"({report.value(small, 'latency_per_sample'):.4f} vs "
-                f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)")
+                f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)"
+                + (" — other programs were busy: these timings are disturbed" if busy else ""))
 
     def _ipython_display_(self) -> None:
         if self.result is None:

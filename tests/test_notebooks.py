@@ -1,0 +1,120 @@
+"""Every notebook runs top to bottom in quick mode within the classroom budget: 1.5 GB and 2 minutes.
+
+Both figures are measured on the real kernel process, not assumed: a background thread samples the RSS of the
+kernel and its children while nbclient executes the notebook. Binder and school laptops are the target, so a
+notebook that creeps over the budget must fail here rather than in front of a class.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ARTIFACTS = ROOT / "test-artifacts"
+
+MAX_RSS_BYTES = int(1.5 * 1024**3)
+MAX_SECONDS = 120
+# Per-cell limit well above the whole budget, so a hung cell fails with nbclient's timeout, not a stalled run.
+CELL_TIMEOUT_S = 180
+
+
+class RssSampler:
+    """Sample the peak resident memory of one process plus all its descendants every ``interval`` seconds."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self, pid: int) -> None:
+        self._pid = pid
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _sample(self) -> int:
+        proc = psutil.Process(self._pid)
+        total = 0
+        # Children come and go (e.g. a subprocess started by a cell); any of them may vanish mid-sum.
+        for p in [proc, *proc.children(recursive=True)]:
+            try:
+                total += p.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                pass
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self._sample())
+                self.samples += 1
+            except psutil.NoSuchProcess:
+                return  # the kernel has shut down
+            self._stop.wait(self.interval)
+
+
+def _record(name: str, entry: dict) -> None:
+    """Merge this notebook's figures into test-artifacts/notebooks.json (one key per notebook)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / "notebooks.json"
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        data = {}
+    data[name] = entry
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_within_budget(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    sampler = RssSampler()
+
+    def start_sampling(**_kwargs) -> None:
+        # Called once the kernel is up; the local provisioner owns the kernel's Popen object.
+        sampler.start(client.km.provisioner.process.pid)
+
+    # allow_errors stays False: only cells tagged "raises-exception" (the unsolved exercises) may raise,
+    # which nbclient honours by default.
+    client = NotebookClient(
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        resources={"metadata": {"path": str(path.parent)}},
+        on_notebook_start=start_sampling,
+    )
+    # The kernel inherits this environment: quick mode is the path learners on Binder take.
+    env = {**os.environ, "LIGHTLAB_QUICK": "1"}
+    start, completed = time.perf_counter(), False
+    try:
+        client.execute(env=env)
+        completed = True
+    finally:
+        # Record the figures even when a cell fails: how far it got and what it cost helps the diagnosis.
+        seconds = time.perf_counter() - start
+        sampler.stop()
+        peak_mb = sampler.peak / 1024**2
+        _record(path.name, {"peak_rss_mb": round(peak_mb, 1), "seconds": round(seconds, 2),
+                            "rss_samples": sampler.samples, "quick": True, "completed": completed})
+        print(f"{path.name}: peak RSS {peak_mb:.0f} MB, {seconds:.1f} s ({sampler.samples} samples)")
+
+    assert sampler.samples > 0, "the memory sampler never saw the kernel process"
+    assert sampler.peak <= MAX_RSS_BYTES, f"{path.name} peaked at {peak_mb:.0f} MB (> 1536 MB)"
+    assert seconds <= MAX_SECONDS, f"{path.name} took {seconds:.1f} s (> {MAX_SECONDS} s)"

@@ -10,7 +10,7 @@ from lightlab.report import Report  # noqa: E402
 from lightlab.selfcheck import doctor  # noqa: E402
 
 # Technique modules pull in heavier libraries (Torch-Pruning, ONNX Runtime, torchao): import them on first use.
-_LAZY = {"prune", "quantize", "distill", "compress"}
+_LAZY = {"prune", "quantize", "int8", "distill", "compress"}
 
 
 def __getattr__(name: str):

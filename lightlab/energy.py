@@ -360,7 +360,8 @@ def modelled_energy(
     finally:
         for handle in handles:
             handle.remove()
-    macs = flops.get_total_flops() / 2
+    # ONNX Runtime runs outside PyTorch's counter: such wrappers carry the MACs counted on their source model.
+    macs = getattr(model, "macs_per_sample", None) or flops.get_total_flops() / 2
     # Each weight read once from DRAM; each leaf's input and output written/read once, all at `precision`.
     words = (sum(p.numel() for p in model.parameters()) + sum(activations)) * nbytes / 4
     compute_j, memory_j = macs * mac_j, words * DRAM_J_PER_WORD

@@ -40,14 +40,22 @@ def serialized_size(model: nn.Module) -> int:
 @torch.inference_mode()
 def count_macs(model: nn.Module, example: torch.Tensor) -> int:
     """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter)."""
+    if getattr(model, "macs_per_sample", None):  # e.g. an ONNX Runtime session, invisible to PyTorch's counter
+        return int(model.macs_per_sample) * example.shape[0]
     with FlopCounterMode(display=False) as counter:
         model(example)
     return counter.get_total_flops() // 2
 
 
-@torch.inference_mode()
 def peak_memory(model: nn.Module, example: torch.Tensor) -> int:
     """Return weight bytes plus the largest input+output activation bytes of any one layer (MCU-style peak)."""
+    # Outside inference mode: some quantized tensor subclasses refuse state_dict() inside it.
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
+    return weights + _largest_activation(model, example)
+
+
+@torch.inference_mode()
+def _largest_activation(model: nn.Module, example: torch.Tensor) -> int:
     largest = 0
 
     def hook(_module, inputs, output):
@@ -62,8 +70,7 @@ def peak_memory(model: nn.Module, example: torch.Tensor) -> int:
     finally:
         for h in handles:
             h.remove()
-    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
-    return weights + largest
+    return largest
 
 
 @dataclass
@@ -222,7 +229,7 @@ def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = Non
         report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
         report.add(name, "peak_memory", peak_memory(model, one), "bytes",
                    "weights + largest layer input+output (forward hooks), batch 1")
-        report.rows.append(modelled_energy(model, one, name=name))
+        report.rows.append(modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name))
         for b in batch_sizes:
             x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None \
                 else task.example(b)

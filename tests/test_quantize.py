@@ -1,0 +1,194 @@
+import pytest
+import torch
+
+import lightlab as ll
+from lightlab.quantize import QuantConfig, dequantize, kmeans_quantize, linear_quantize
+
+W = torch.tensor([[-1.0, -0.5, 0.0, 0.25], [0.1, 0.2, 0.3, 2.0]])
+
+
+def test_symmetric_per_tensor_grid():
+    q, scale, zero_point = linear_quantize(W, 8)
+    assert q.dtype == torch.int8 and scale.shape == () and zero_point.item() == 0
+    assert scale.item() == pytest.approx(2.0 / 127)
+    assert q.max().item() == 127 and q.min().item() == -64
+    assert (dequantize(q, scale, zero_point) - W).abs().max() <= scale / 2 + 1e-7
+
+
+def test_asymmetric_per_channel_grid_keeps_zero_exact():
+    q, scale, zero_point = linear_quantize(W, 4, symmetric=False, per_channel=True)
+    assert q.dtype == torch.uint8 and scale.shape == (2, 1) and zero_point.shape == (2, 1)
+    assert scale[0].item() == pytest.approx(1.25 / 15)  # row 0 spans [-1, 0.25]
+    assert scale[1].item() == pytest.approx(2.0 / 15)  # row 1 spans [0, 2] (range stretched to include 0)
+    assert int(q.min()) >= 0 and int(q.max()) <= 15
+    assert dequantize(q, scale, zero_point)[0, 2].item() == 0.0
+    assert (dequantize(q, scale, zero_point) - W).abs().max() <= scale.max() / 2 + 1e-6
+
+
+def test_per_channel_is_more_accurate_on_unequal_rows():
+    w = torch.randn(16, 64, generator=torch.Generator().manual_seed(0)) * torch.logspace(-2, 0, 16)[:, None]
+    errors = [(dequantize(*linear_quantize(w, 4, per_channel=pc)) - w).pow(2).mean() for pc in (False, True)]
+    assert errors[1] < errors[0] / 2
+
+
+def test_one_bit_is_sign_times_mean_magnitude():
+    q, scale, zero_point = linear_quantize(W, 1)
+    assert set(q.flatten().tolist()) == {-1, 1}
+    assert scale.item() == pytest.approx(W.abs().mean().item())
+    assert dequantize(q, scale, zero_point)[1, 3].item() == pytest.approx(W.abs().mean().item())
+
+
+@pytest.mark.parametrize("bits", [0, 17, 2.5, True])
+def test_bits_outside_1_to_16_are_refused(bits):
+    with pytest.raises(ValueError, match="1 to 16"):
+        linear_quantize(W, bits)
+    with pytest.raises(ValueError, match="1 to 16"):
+        kmeans_quantize(W, bits)
+
+
+def test_kmeans_codebook_has_2_to_the_bits_sorted_entries():
+    w = ll.zoo.pretrained("digits-large")[9].weight
+    codebook, indices = kmeans_quantize(w, 3)
+    assert codebook.shape == (8,) and indices.shape == w.shape and indices.dtype == torch.uint8
+    assert torch.all(codebook[1:] >= codebook[:-1])
+    assert codebook.min() >= w.min() and codebook.max() <= w.max()
+    err_kmeans = (codebook[indices.long()] - w).pow(2).mean()
+    err_linear = (dequantize(*linear_quantize(w, 3, symmetric=False)) - w).pow(2).mean()
+    assert err_kmeans < err_linear  # the centroids follow the bell-shaped weights; a uniform grid cannot
+    again = kmeans_quantize(w, 3, seed=0)
+    assert torch.equal(again[0], codebook) and torch.equal(again[1], indices)
+
+
+def test_kmeans_recovers_exact_clusters():
+    w = torch.tensor([-1.0, -1.0, 0.5, 0.5, 0.5, 2.0])
+    codebook, indices = kmeans_quantize(w, 2)
+    assert torch.equal(codebook[indices.long()], w)
+
+
+def test_kmeans_16_bits_uses_int32_indices():
+    codebook, indices = kmeans_quantize(W, 16)
+    assert codebook.shape == (65536,) and indices.dtype == torch.int32
+
+
+def test_config_validation_names_the_fix():
+    with pytest.raises(ValueError, match="valid: 'fake', 'onnxruntime', 'torchao'"):
+        QuantConfig(backend="tensorrt")
+    with pytest.raises(ValueError, match="bits must be 8"):
+        QuantConfig(backend="onnxruntime", bits=4)
+    with pytest.raises(ValueError, match="per_channel"):
+        QuantConfig(scheme="kmeans", per_channel=True)
+    assert QuantConfig(scheme="kmeans").per_channel is False and QuantConfig().per_channel is True
+    with pytest.raises(ValueError, match="1 to 16"):
+        QuantConfig(bits=17)
+
+
+def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
+    from lightlab.int8 import calibration_inputs
+
+    assert calibration_inputs(digits, 320).shape == (320, 1, 8, 8)
+    assert calibration_inputs(digits.test, 100).shape == (100, 1, 8, 8)
+    assert calibration_inputs(torch.zeros(10, 3), 320).shape == (10, 3)
+    with pytest.raises(TypeError, match="Task, DataLoader or tensor"):
+        calibration_inputs([1, 2], 320)
+
+
+def test_fake_quantize_returns_a_new_model_on_the_grid_but_not_smaller(digits, zoo_models):
+    small = zoo_models["small"]
+    before = small[1].weight.detach().clone()
+    fake = ll.quantize.fake_quantize(small, QuantConfig(bits=3))
+    assert torch.equal(small[1].weight, before)  # the input is untouched
+    assert max(len(row.unique()) for row in fake[1].weight) <= 7  # symmetric 3-bit: codes -3..3
+    assert ll.measure.serialized_size(fake) == ll.measure.serialized_size(small)  # float32 all the same
+    assert ll.train.evaluate(fake, digits) >= ll.train.evaluate(small, digits) - 0.08
+
+
+def test_kmeans_model_has_2_to_the_bits_values_per_layer(zoo_models):
+    fake = ll.quantize.quantize(zoo_models["small"], QuantConfig(bits=2, scheme="kmeans"))
+    assert all(len(fake[i].weight.unique()) <= 4 for i in (1, 3))
+
+
+def test_sweep_reports_every_scheme_and_width(digits, zoo_models):
+    report = ll.quantize.sweep(zoo_models["small"], digits, bits=(8, 2))
+    assert report.models() == ["fp32", "linear per-tensor", "linear per-channel", "k-means"]
+    fp32 = report.value("fp32", "accuracy")
+    for scheme in report.models()[1:]:
+        assert abs(report.value(scheme, "accuracy_8bit") - fp32) <= 1.0
+        assert report.value(scheme, "accuracy_2bit") < report.value(scheme, "accuracy_8bit")
+    assert report.value("k-means", "accuracy_2bit") > report.value("linear per-tensor", "accuracy_2bit") + 20
+    fig = ll.quantize.plot_sweep(report)
+    assert len(fig.data) == 3 and list(fig.data[0].x) == [2, 8]
+
+
+def test_qat_recovers_what_2_bit_ptq_loses(digits, zoo_models):
+    report = ll.quantize.ptq_vs_qat(zoo_models["small"], digits, bits=(2,))
+    assert report.value("QAT 2-bit", "accuracy") > report.value("PTQ 2-bit", "accuracy") + 20
+
+
+def test_onnxruntime_int8_is_a_quarter_of_the_size_and_as_accurate(digits, zoo_models, tmp_path):
+    large = zoo_models["large"]
+    int8 = ll.quantize.quantize(large, QuantConfig(backend="onnxruntime", calibration=digits))
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= set(int8.ops)  # auto picked static QDQ for a CNN
+    report = ll.measure.measure({"fp32": large, "int8": int8}, digits, batch_sizes=(64,), repeats=3)
+    assert report.ratio("size", "int8", "fp32") <= 0.26
+    assert report.value("int8", "accuracy") >= report.value("fp32", "accuracy") - 0.5
+    assert report.value("int8", "params") == report.value("fp32", "params")
+    path = int8.save(tmp_path / "digits.onnx")
+    assert path.stat().st_size == len(int8.onnx_bytes) == len(int8.onnx)
+    x = digits.example(5)
+    assert torch.equal(ll.quantize.OnnxModel.load(path)(x), int8(x))
+    import copy
+
+    assert torch.equal(copy.deepcopy(int8)(x), int8(x))
+
+
+def test_onnxruntime_dynamic_for_linear_models_and_a_warning_for_cnns(digits, zoo_models):
+    mlp = ll.quantize.quantize(zoo_models["small"], QuantConfig(backend="onnxruntime", calibration=digits))
+    assert "MatMulInteger" in mlp.ops and ll.train.evaluate(mlp, digits) > 0.95
+    with pytest.warns(UserWarning, match="SLOWER"):
+        ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="onnxruntime", mode="dynamic",
+                                                              calibration=digits))
+
+
+def test_clear_errors_for_what_a_backend_cannot_do(zoo_models):
+    with pytest.raises(ValueError, match="calibration"):
+        ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="onnxruntime"))
+    with pytest.raises(ValueError, match=r"'0' \(Conv2d\), '2' \(Conv2d\).*Linear only|nn.Linear only"):
+        ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="torchao"))
+    with pytest.raises(ValueError, match=r"'0' \(Embedding\)"):
+        ll.quantize.quantize(torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)),
+                             QuantConfig(backend="onnxruntime", calibration=torch.zeros(4, 3, dtype=torch.long)))
+    with pytest.raises(ValueError, match="no Linear or Conv"):
+        ll.quantize.quantize(torch.nn.ReLU())
+
+
+def test_torchao_quantizes_the_linear_layers(digits, zoo_models):
+    int8 = ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="torchao", skip_unsupported=True))
+    assert "Int8Tensor" in type(int8[6].weight).__name__ and type(int8[0].weight) is torch.nn.Parameter
+    assert ll.train.evaluate(int8, digits) >= ll.train.evaluate(zoo_models["large"], digits) - 0.005
+
+
+def test_compare_backends_reports_each_backend(digits, zoo_models):
+    report = ll.quantize.compare_backends(zoo_models["small"], digits, repeats=3)
+    assert report.models() == ["torch fp32", "onnxruntime fp32", "onnxruntime int8 (dynamic)", "torchao int8 eager"]
+    assert report.value("torch fp32", "speedup") == 1.0
+    assert report.ratio("size", "onnxruntime int8 (dynamic)", "onnxruntime fp32") < 0.6  # tiny model: overheads
+    assert all(report.value(m, "latency_p50_b64") > 0 for m in report.models())
+
+
+def test_explorer_reruns_and_explains_refusals(digits, zoo_models):
+    explorer = ll.quantize.QuantExplorer(zoo_models["small"], digits)
+    first = explorer.run()
+    assert explorer.summary.value.startswith("fake 4-bit symmetric")
+    assert first.ratio("size", "fake 4-bit symmetric", "fp32") == pytest.approx(1.0, abs=0.01)
+    explorer.bits.value = 2
+    assert explorer.runs == 2 and "fake 2-bit" in explorer.summary.value
+    explorer.backend.value = "onnxruntime"
+    assert explorer.bits.disabled and explorer.result.ratio("size", "onnxruntime 8-bit symmetric", "fp32") < 0.9
+    explorer.scheme.value = "kmeans"
+    assert explorer.result is None and "no k-means kernels" in explorer.summary.value
+
+
+def test_plot_grid_draws_every_level(zoo_models):
+    fig = ll.quantize.plot_grid(zoo_models["large"][6].weight, bits=3)
+    assert len(fig.layout.shapes) == 7 and "scale =" in fig.layout.title.text
+    assert len(ll.quantize.plot_grid(zoo_models["large"][6].weight, bits=2, scheme="kmeans").layout.shapes) == 4

@@ -1,0 +1,156 @@
+"""Compression benchmark: pruning, int8 quantization, distillation and Deep Compression against their targets.
+
+    python benchmarks/compression.py
+
+Every figure is measured in this run (latencies side by side, with warm-up and repeats; sizes from real bytes).
+Prints a table and writes benchmarks/results/compression.json as
+{"targets": [{"target", "value", "goal", "met"}], "rows": [...], "environment": {...}}.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+import lightlab as ll
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+class RawSession(nn.Module):
+    """ONNX Runtime's own session called on a ready numpy array: the reference lightlab's wrapper is held to."""
+
+    def __init__(self, onnx_model: nn.Module):
+        super().__init__()
+        self.session, self.input_name = onnx_model.session, onnx_model.input_name
+        self.last: tuple[torch.Tensor, np.ndarray] | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.last is None or self.last[0] is not x:  # the timing loop passes one tensor: convert it once
+            self.last = (x, np.ascontiguousarray(x.numpy(), dtype=np.float32))
+        self.array = self.last[1]
+        return torch.from_numpy(self.session.run(None, {self.input_name: self.array})[0])  # zero-copy
+
+
+def target(targets: list[dict], name: str, value: float, goal: str, met: bool) -> None:
+    """Append one target row."""
+    targets.append({"target": name, "value": round(float(value), 4), "goal": goal, "met": bool(met)})
+
+
+def int8_targets(targets: list[dict], report: ll.Report, kind: str, min_speedup: float, batch: int) -> None:
+    """Check size, speed, accuracy and reference-speed targets for one compare_backends report."""
+    metric = f"latency_p50_b{batch}"
+    int8 = next(m for m in report.models() if m.startswith("onnxruntime int8"))
+    fp32 = "torch fp32"
+    size = report.ratio("size", int8, fp32)
+    target(targets, f"{kind}: int8 file size / FP32", size, "<= 0.26", size <= 0.26)
+    speed = report.ratio(metric, fp32, int8)
+    target(targets, f"{kind}: int8 speed-up vs PyTorch FP32 (batch {batch})", speed, f">= {min_speedup}",
+           speed >= min_speedup)
+    if "accuracy" in {r["metric"] for r in report.rows}:
+        drop = report.value(fp32, "accuracy") - report.value(int8, "accuracy")
+        target(targets, f"{kind}: int8 accuracy drop (points)", drop, "<= 0.5", drop <= 0.5)
+    references = [m for m in report.models() if m.startswith(("torchao", "reference"))]
+    best = min(report.value(m, metric) for m in references)
+    share = best / report.value(int8, metric)
+    target(targets, f"{kind}: lightlab int8 speed / best of torchao, raw ONNX Runtime", share, ">= 0.95",
+           share >= 0.95)
+
+
+def int8_benchmark(targets: list[dict], model: nn.Module, data, kind: str, min_speedup: float,
+                   batch: int = 64) -> ll.Report:
+    """Measure torch FP32, lightlab's ONNX Runtime int8, raw ORT and torchao (eager and compiled) side by side."""
+    cfg = ll.quantize.QuantConfig(backend="onnxruntime", calibration=data)
+    lightlab_int8 = ll.quantize.quantize(model, cfg)
+    models = {"torch fp32": model.eval(), f"onnxruntime int8 ({lightlab_int8.precision})": lightlab_int8,
+              "reference: raw onnxruntime session": RawSession(lightlab_int8),
+              "torchao int8 compiled": ll.quantize.quantize(model, ll.quantize.QuantConfig(
+                  backend="torchao", compile=True, skip_unsupported=True))}
+    report = ll.quantize.benchmark(models, data, batch=batch, rounds=3)
+    int8_targets(targets, report, kind, min_speedup, batch)
+    return report
+
+
+def pruning_benchmark(targets: list[dict], task: ll.Task, large: nn.Module) -> ll.Report:
+    """Structured 50 % of channels, fine-tuned: latency and accuracy; unstructured shown beside it."""
+    report = ll.prune.speed_comparison(large, task.example(64), sparsity=0.9, channels=0.5)
+    structured = next(m for m in report.models() if m.startswith("structured"))
+    speed = report.ratio("latency_p50_b64", "dense", structured)
+    target(targets, "structured pruning 50 % channels: speed-up (batch 64)", speed, ">= 2", speed >= 2)
+    pruned = ll.prune.prune(large, ll.prune.PruneConfig(0.5, structured=True), task.example(1))
+    tuned = ll.prune.finetune(pruned, task)
+    drop = 100 * (ll.train.evaluate(large, task) - ll.train.evaluate(tuned, task))
+    report.add(structured, "accuracy_after_finetune", 100 * ll.train.evaluate(tuned, task), "%", "test split")
+    target(targets, "structured pruning 50 %: accuracy drop after fine-tuning (points)", drop, "<= 1", drop <= 1)
+    return report
+
+
+def deep_compression_benchmark(targets: list[dict], task: ll.Task, large: nn.Module) -> ll.Report:
+    """Prune, share weights with k-means, entropy-code; sizes from the bytes written, model restored from them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # The notebook's per-layer budget: the 1 M-weight fc layer ("6") is cut deepest, the first conv least.
+        config = ll.compress.CompressConfig(sparsity={"0": 0.5, "2": 0.8, "6": 0.95, "9": 0.7}, bits=4)
+        result = ll.compress.compress(large, task, Path(tmp) / "digits-large.lldc", config)
+        restored = ll.compress.load_compressed(result.path, "digits-large")
+        fp32 = ll.zoo.weights_path("digits-large").stat().st_size
+        ratio = fp32 / result.size
+    target(targets, "deep compression: FP32 safetensors file / compressed file", ratio, ">= 25", ratio >= 25)
+    drop = 100 * (ll.train.evaluate(large, task) - ll.train.evaluate(restored, task))
+    target(targets, "deep compression: accuracy drop of the model loaded from the file (points)", drop, "<= 1",
+           drop <= 1)
+    return result.report
+
+
+def distillation_benchmark(targets: list[dict], task: ll.Task, teacher: nn.Module) -> ll.Report:
+    """KD with 10 % of the labels (soft targets on every image) against the same student without KD, 3 seeds."""
+    # The notebook's student: MLP 64-128-10, 9,610 parameters (1/117 of the teacher).
+    report = ll.distill.compare(teacher, lambda seed: ll.zoo.mlp(64, 10, (128,), seed=seed), task, seeds=(0, 1, 2),
+                                label_fraction=0.1)
+    setting = ll.distill.setting(0.1)
+    share = report.ratio("params", "student", "teacher")
+    target(targets, "distillation: student params / teacher params", share, "<= 0.1", share <= 0.1)
+    kept = report.ratio(f"accuracy, {setting}", "student, KD", "teacher")
+    target(targets, f"distillation ({setting}): student accuracy / teacher accuracy", kept, ">= 0.97", kept >= 0.97)
+    gain = report.value("student, KD", f"KD gain, {setting}")
+    target(targets, f"distillation ({setting}): KD gain over no KD, mean of 3 seeds (points)", gain, ">= 0.5",
+           gain >= 0.5)
+    return report
+
+
+def main() -> int:
+    start = time.perf_counter()
+    task, large = ll.load("digits"), ll.zoo.pretrained("digits-large")
+    targets: list[dict] = []
+    linear_heavy = ll.zoo.mlp(1024, 10, (4096, 4096)).eval()
+    reports = [
+        int8_benchmark(targets, large, task, "digits CNN", 3.0),
+        int8_benchmark(targets, linear_heavy, torch.rand(64, 1024, generator=torch.Generator().manual_seed(0)),
+                       "MLP 1024-4096-4096-10", 4.0),
+        pruning_benchmark(targets, task, large),
+        deep_compression_benchmark(targets, task, large),
+        distillation_benchmark(targets, task, large),
+    ]
+    minutes = (time.perf_counter() - start) / 60
+    target(targets, "benchmark wall time (minutes)", minutes, "<= 15", minutes <= 15)
+    width = max(len(t["target"]) for t in targets)
+    print(f"{'target':{width}s}  {'value':>9s}  {'goal':>8s}  met")
+    for t in targets:
+        print(f"{t['target']:{width}s}  {t['value']:>9.4g}  {t['goal']:>8s}  {'yes' if t['met'] else 'NO'}")
+    rows = [row for report in reports for row in report.to_dict()["rows"]]
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "compression.json"
+    out.write_text(json.dumps({"targets": targets, "rows": rows, "environment": ll.measure.environment()},
+                              indent=2, default=str))
+    print(f"wrote {out}")
+    return 0 if all(t["met"] for t in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

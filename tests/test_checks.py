@@ -1,18 +1,7 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
+from _solutions import load as solutions
 
 import lightlab as ll
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def solutions(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "notebooks" / "solutions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_solutions_pass_the_checkers():

@@ -1,20 +1,13 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from _solutions import load
 
 import lightlab as ll
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def solutions():
-    spec = importlib.util.spec_from_file_location("solutions_01", ROOT / "notebooks" / "solutions" / "01_pruning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("01_pruning")
 
 
 def test_solution_passes_the_checker(solutions):

@@ -1,20 +1,12 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
+from _solutions import load
 
 import lightlab as ll
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def solutions():
-    path = ROOT / "notebooks" / "solutions" / "02_quantization.py"
-    spec = importlib.util.spec_from_file_location("solutions_02", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("02_quantization")
 
 
 def test_quantizer_solution_passes_the_checker():

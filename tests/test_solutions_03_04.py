@@ -1,19 +1,8 @@
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch.nn.functional as F
+from _solutions import load as solutions
 
 import lightlab as ll
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def solutions(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "notebooks" / "solutions" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

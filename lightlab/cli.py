@@ -38,6 +38,11 @@ def summary(report, large: str, small: str, country: str) -> list[str]:
               f"{report.value(small, 'peak_memory') / 1e3:.1f} vs {report.value(large, 'peak_memory') / 1e3:.0f} kB",
               f"4. Cost: {report.value(small, 'compute_s_per_million'):.2f} vs "
               f"{report.value(large, 'compute_s_per_million'):.1f} CPU-seconds per million inferences"]
+    disturbed = [f"{r['model']}/{r['metric']}" for r in report.rows if "disturbed" in (r.get("note") or "")]
+    if disturbed:
+        lines.append(f"Warning: other processes loaded the CPU during {len(disturbed)} measurements "
+                     f"({', '.join(disturbed[:4])}{', ...' if len(disturbed) > 4 else ''}); see the note column "
+                     f"of bench.csv and rerun on a quiet machine before quoting these numbers")
     return lines
 
 

@@ -80,3 +80,16 @@ def test_train_writes_weights_elsewhere(tmp_path, capsys):
     target = tmp_path / "small.safetensors"
     assert cli.main(["train", "--task", "digits", "--model", "small", "--out", str(target)]) == 0
     assert target.stat().st_size > 9_000 and "sha256" in capsys.readouterr().out
+
+
+def test_summary_warns_about_disturbed_measurements():
+    import lightlab as ll
+
+    report = ll.Report()
+    for model, scale in (("big", 100.0), ("tiny", 1.0)):
+        for metric, unit in (("accuracy", "%"), ("latency_p50_b1", "ms"), ("size", "bytes"), ("peak_memory", "bytes"),
+                             ("compute_s_per_million", "s")):
+            report.add(model, metric, scale, unit, "fixed example")
+    assert not any("Warning" in line for line in cli.summary(report, "big", "tiny", "FRA"))
+    report.add("big", "latency_p50_b64", 5.0, "ms", "fixed example", note="disturbed: other processes used 1.2 cores")
+    assert "big/latency_p50_b64" in cli.summary(report, "big", "tiny", "FRA")[-1]

@@ -103,7 +103,7 @@ def list_data(_args: argparse.Namespace) -> int:
 
     for name in data.names():
         task = data.load(name)
-        print(f"{name:12s} {task.domain:10s} input {list(task.input_shape)}, {task.num_classes} classes, "
+        print(f"{name:14s} {task.domain:11s} input {list(task.input_shape)}, {task.num_classes} classes, "
               f"splits {task.sizes()}  {task.description}")
     return 0
 

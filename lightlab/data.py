@@ -80,6 +80,8 @@ class Task:
 # sha256 of every shipped file; a mismatch means a corrupted or edited copy.
 CHECKSUMS = {
     "digits/digits.npz": "223ad079d112aeb886fed821f96a669bed49132241f5c7ad8f3b4bc0c6ef49b4",
+    "shuttle/shuttle.npz": "62d7c3049c57bb4a163456b60969f8d06403d094aa79c2bbad6bd23b180ddfe5",
+    "spoken_digits/spoken_digits.npz": "773da780c0941f051e9e21faa4610ca7c73717b65a33b9411ebc5f67122aeff5",
 }
 
 
@@ -125,7 +127,54 @@ def _digits(seed: int) -> Task:
                 description="8x8 handwritten digits (UCI / scikit-learn), 1,797 images, 10 classes")
 
 
-_LOADERS: dict[str, Callable[[int], Task]] = {"digits": _digits}
+def _make_splits(x: torch.Tensor, labels: np.ndarray, parts: dict) -> dict[str, TensorDataset]:
+    """Return TensorDatasets for ``parts``; quick mode keeps a seeded half of train, val and test stay whole."""
+    if config.quick():
+        parts = {**parts, "train": parts["train"][: len(parts["train"]) // 2]}
+    y = torch.from_numpy(labels.astype(np.int64))
+    return {name: TensorDataset(x[i], y[i]) for name, i in parts.items()}
+
+
+def _shuttle(seed: int) -> Task:
+    with np.load(verified_path("shuttle/shuttle.npz")) as f:
+        features, labels = f["features"].astype(np.float32), f["labels"]
+    parts = split_indices(labels, seed)
+    # Standardise with the whole train split's statistics only (never val/test), same in quick and full mode.
+    train = features[parts["train"]]
+    x = torch.from_numpy((features - train.mean(0)) / train.std(0))
+    return Task(name="shuttle", domain="industrial", input_shape=(9,), classes=["normal", "anomaly"],
+                metric="accuracy", splits=_make_splits(x, labels, parts), seed=seed,
+                description="anomaly detection on 9 NASA Space Shuttle sensor readings (UCI Statlog Shuttle, "
+                            "ODDS variant via river), 49,097 rows, 7.2 % anomalies: always answering 'normal' "
+                            "scores 92.8 % accuracy")
+
+
+SPOKEN_FRAMES = 32  # frames kept per recording: 98 % of FSDD recordings are at most 32 MFCC frames long
+
+
+def _spoken_digits(seed: int) -> Task:
+    with np.load(verified_path("spoken_digits/spoken_digits.npz")) as f:
+        frames, lengths, labels = f["mfcc"], f["lengths"].astype(np.int64), f["labels"]
+    parts = split_indices(labels, seed)
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    # Standardise each MFCC coefficient with the train split's real frames only.
+    train_frames = np.concatenate([frames[starts[i]: starts[i] + lengths[i]] for i in parts["train"]])
+    frames = (frames - train_frames.mean(0)) / train_frames.std(0)
+    # Pad short recordings at the end with zeros (the train mean after standardising); crop long ones centred.
+    x = np.zeros((len(labels), SPOKEN_FRAMES, frames.shape[1]), dtype=np.float32)
+    for i, (start, n) in enumerate(zip(starts, lengths, strict=True)):
+        skip = max(0, (n - SPOKEN_FRAMES) // 2)
+        keep = min(n, SPOKEN_FRAMES)
+        x[i, :keep] = frames[start + skip: start + skip + keep]
+    return Task(name="spoken_digits", domain="wearables", input_shape=(1, SPOKEN_FRAMES, 13),
+                classes=[str(d) for d in range(10)], metric="accuracy",
+                splits=_make_splits(torch.from_numpy(x).unsqueeze(1), labels, parts), seed=seed,
+                description="keyword spotting: spoken digits 0-9 (Free Spoken Digit Dataset, 6 speakers), "
+                            "3,000 recordings as 32 frames x 13 MFCCs")
+
+
+_LOADERS: dict[str, Callable[[int], Task]] = {"digits": _digits, "shuttle": _shuttle,
+                                               "spoken_digits": _spoken_digits}
 
 
 def names() -> list[str]:

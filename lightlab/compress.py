@@ -39,6 +39,7 @@ from lightlab.entropy import (  # noqa: F401 (re-exported: ll.compress.huffman_*
 )
 from lightlab.quantize import kmeans_quantize
 from lightlab.report import Report
+from lightlab.widgets import Explorer
 
 MAGIC = b"LLDC"  # LightLab Deep Compression
 VERSION = 1
@@ -395,7 +396,7 @@ def plot_stages(report: Report) -> go.Figure:
     return fig
 
 
-class CompressExplorer:
+class CompressExplorer(Explorer):
     """Compress live: the largest layer's sparsity, the bits, the coder and fine-tuning rerun ``compress``."""
 
     def __init__(self, model: nn.Module, task: Task, base: CompressConfig | None = None):
@@ -430,22 +431,11 @@ class CompressExplorer:
 
     def run(self) -> CompressionResult:
         """Compress with the current settings, redraw the stage chart and return the CompressionResult."""
-        from IPython.display import clear_output, display
-
         result = compress(self.model, self.task, Path(self._folder.name) / "model.lldc", self.config())
         r = result.report
         self.result = result
         self.summary.value = (f"{r.value('coded', 'size') / 1e3:.0f} kB, {result.ratio:.1f}x smaller than FP32; "
                               f"accuracy {r.value('coded', 'accuracy'):.1f} % "
                               f"(FP32 {r.value('fp32', 'accuracy'):.1f} %)")
-        with self.output:
-            clear_output(wait=True)
-            display(plot_stages(r))
+        self.redraw(plot_stages(r))
         return result
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self.result is None:
-            self.run()
-        display(self.widget)

@@ -25,6 +25,7 @@ from torch.utils.data import TensorDataset
 from lightlab import config, train
 from lightlab.data import Task
 from lightlab.report import Report
+from lightlab.widgets import Explorer
 
 # CrossEntropyLoss's default ignore_index: an image with this label only counts in the KD term.
 UNLABELLED = -100
@@ -220,7 +221,7 @@ def plot_soft_targets(teacher: nn.Module, x: torch.Tensor, temperatures: Sequenc
     return fig
 
 
-class DistillExplorer:
+class DistillExplorer(Explorer):
     """Distil live: temperature, alpha and the share of labelled images rerun ``distill`` against ``baseline``."""
 
     def __init__(self, teacher: nn.Module, student_builder: Callable[[int], nn.Module], task: Task,
@@ -246,7 +247,6 @@ class DistillExplorer:
 
     def run(self) -> Report:
         """Distil one student (seed 0) with the current settings, compare it with the baseline, return the Report."""
-        from IPython.display import clear_output, display
 
         from lightlab import plots
 
@@ -266,15 +266,6 @@ class DistillExplorer:
         self.summary.value = (f"{setting(fraction)}, T={cfg.temperature:g}, alpha={cfg.alpha:g}: KD {kd:.1f} % vs "
                               f"no KD {self._baselines[fraction]:.1f} % ({kd - self._baselines[fraction]:+.1f} "
                               f"points; one seed: compare() gives the spread)")
-        with self.output:
-            clear_output(wait=True)
-            display(plots.report_bars(report, ["accuracy"], log=False))
-            display(plot_soft_targets(self.teacher, self.task.example(1), sorted({1.0, cfg.temperature})))
+        self.redraw(plots.report_bars(report, ["accuracy"], log=False),
+                    plot_soft_targets(self.teacher, self.task.example(1), sorted({1.0, cfg.temperature})))
         return report
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self.result is None:
-            self.run()
-        display(self.widget)

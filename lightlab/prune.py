@@ -26,6 +26,7 @@ from lightlab import config, measure, train
 from lightlab.data import Task
 from lightlab.report import Report
 from lightlab.sparse import SparseLinear, count_nonzero, to_sparse
+from lightlab.widgets import Explorer
 
 SCOPES = ("layer", "global")
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -326,7 +327,7 @@ GRANULARITIES = {"unstructured, per layer": ("layer", False), "unstructured, glo
                  "structured (channels)": ("layer", True)}
 
 
-class PruneExplorer:
+class PruneExplorer(Explorer):
     """Prune live: sparsity, granularity and fine-tuning rerun ``prune`` (+ ``finetune``) and ``measure``."""
 
     def __init__(self, model: nn.Module, task: Task, batch_size: int = 64):
@@ -349,7 +350,6 @@ class PruneExplorer:
 
     def run(self) -> Report:
         """Prune with the current settings, measure original and pruned, redraw the chart and return the Report."""
-        from IPython.display import clear_output, display
 
         from lightlab import plots
 
@@ -363,9 +363,7 @@ class PruneExplorer:
             report.add(name, "nonzero_params", count_nonzero(m), "count", "parameter elements != 0")
         self.pruned, self.result, self.runs = pruned, report, self.runs + 1
         self.summary.value = self.describe(report)
-        with self.output:
-            clear_output(wait=True)
-            display(plots.report_bars(report, ["accuracy", "nonzero_params", "size",
+        self.redraw(plots.report_bars(report, ["accuracy", "nonzero_params", "size",
                                                f"latency_p50_b{self.batch_size}"]))
         return report
 
@@ -378,10 +376,3 @@ class PruneExplorer:
                 f"{report.ratio('nonzero_params', 'pruned', 'original'):.0%} of the weights left, "
                 f"{report.ratio('size', 'pruned', 'original'):.0%} of the file size, "
                 f"{report.ratio(f'latency_p50_b{b}', 'original', 'pruned'):.1f}x the speed at batch {b}")
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self.result is None:
-            self.run()
-        display(self.widget)

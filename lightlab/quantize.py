@@ -18,7 +18,6 @@ import ipywidgets as widgets
 import numpy as np
 import plotly.graph_objects as go
 import torch
-from IPython.display import clear_output, display
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader
@@ -30,6 +29,7 @@ from lightlab.int8 import OnnxModel, benchmark, compare_backends, onnxruntime_in
 from lightlab.measure import environment
 from lightlab.report import Report
 from lightlab.train import evaluate, fit
+from lightlab.widgets import Explorer
 
 BACKENDS = ("fake", "onnxruntime", "torchao")
 SCHEMES = ("symmetric", "asymmetric", "kmeans")
@@ -350,7 +350,7 @@ def plot_grid(weight: torch.Tensor, bits: int = 3, scheme: str = "symmetric") ->
     return fig
 
 
-class QuantExplorer:
+class QuantExplorer(Explorer):
     """Quantize live: bit width, scheme, granularity and backend rerun ``quantize`` and ``benchmark``."""
 
     def __init__(self, model: nn.Module, task: Task, batch: int = 64):
@@ -384,8 +384,7 @@ class QuantExplorer:
             quantized = quantize(self.model, cfg)
         except ValueError as err:
             self.result, self.summary.value = None, f"not possible: {err}"
-            with self.output:
-                clear_output()
+            self.redraw()
             return None
         report = benchmark({"fp32": self.model, label: quantized}, self.task, batch=self.batch, rounds=1)
         self.result = report
@@ -393,12 +392,5 @@ class QuantExplorer:
                               f"(fp32 {report.value('fp32', 'accuracy'):.1f} %), size "
                               f"{report.ratio('size', label, 'fp32'):.2f}x fp32, "
                               f"{report.value(label, 'speedup'):.1f}x the speed of fp32 at batch {self.batch}")
-        with self.output:
-            clear_output(wait=True)
-            display(plots.report_bars(report, ["accuracy", "size", f"latency_p50_b{self.batch}"]))
+        self.redraw(plots.report_bars(report, ["accuracy", "size", f"latency_p50_b{self.batch}"]))
         return report
-
-    def _ipython_display_(self) -> None:
-        if self.runs == 0:
-            self.run()
-        display(self.widget)

@@ -21,7 +21,31 @@ COUNTRIES = {"France": "FRA", "Norway": "NOR", "Germany": "DEU", "United States"
              "India": "IND", "Australia": "AUS"}
 
 
-class BenchExplorer:
+class Explorer:
+    """What every explorer shares: show its widget (measuring once first) and redraw its output area."""
+
+    output: w.Output
+    widget: w.Widget
+    result: object | None = None
+
+    def run(self) -> object:
+        """Measure with the current control values, redraw, and return the result (each explorer defines it)."""
+        raise NotImplementedError
+
+    def redraw(self, *figures) -> None:
+        """Replace what the output area shows with ``figures``."""
+        with self.output:
+            clear_output(wait=True)
+            for figure in figures:
+                display(figure)
+
+    def _ipython_display_(self) -> None:
+        if self.result is None:
+            self.run()
+        display(self.widget)
+
+
+class BenchExplorer(Explorer):
     """Compare models live: batch size, threads, grid country and CodeCarbon on/off rerun ``measure``."""
 
     def __init__(self, models: dict[str, nn.Module], task: Task, batch_sizes: tuple[int, ...] = (1, 8, 64, 256)):
@@ -60,9 +84,7 @@ class BenchExplorer:
         self.result, self.runs = report, self.runs + 1
         metrics = ["latency_per_sample", f"throughput_b{b}", "energy_per_inference",
                    "energy_modelled_per_inference", "co2e_per_inference"]
-        with self.output:
-            clear_output(wait=True)
-            display(plots.report_bars(report, metrics))
+        self.redraw(plots.report_bars(report, metrics))
         self.summary.value = self.describe(report)  # last, so a changed sentence means the chart is redrawn too
         return report
 
@@ -76,8 +98,3 @@ class BenchExplorer:
                 f"({report.value(small, 'latency_per_sample'):.4f} vs "
                 f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)"
                 + (" — other programs were busy: these timings are disturbed" if busy else ""))
-
-    def _ipython_display_(self) -> None:
-        if self.result is None:
-            self.run()
-        display(self.widget)

@@ -113,26 +113,21 @@ def split_indices(labels: np.ndarray, seed: int, fractions: tuple[float, float] 
     return {"train": train, "val": val, "test": test}
 
 
-def _digits(seed: int) -> Task:
-    with np.load(verified_path("digits/digits.npz")) as f:
-        images, labels = f["images"], f["labels"]
-    x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
-    y = torch.from_numpy(labels.astype(np.int64))
-    parts = split_indices(labels, seed)
-    if config.quick():
-        parts["train"] = parts["train"][: len(parts["train"]) // 2]
-    splits = {name: TensorDataset(x[i], y[i]) for name, i in parts.items()}
-    return Task(name="digits", domain="vision", input_shape=(1, 8, 8), classes=[str(d) for d in range(10)],
-                metric="accuracy", splits=splits, seed=seed,
-                description="8x8 handwritten digits (UCI / scikit-learn), 1,797 images, 10 classes")
-
-
 def _make_splits(x: torch.Tensor, labels: np.ndarray, parts: dict) -> dict[str, TensorDataset]:
     """Return TensorDatasets for ``parts``; quick mode keeps a seeded half of train, val and test stay whole."""
     if config.quick():
         parts = {**parts, "train": parts["train"][: len(parts["train"]) // 2]}
     y = torch.from_numpy(labels.astype(np.int64))
     return {name: TensorDataset(x[i], y[i]) for name, i in parts.items()}
+
+
+def _digits(seed: int) -> Task:
+    with np.load(verified_path("digits/digits.npz")) as f:
+        images, labels = f["images"], f["labels"]
+    x = torch.from_numpy(images.astype(np.float32) / 16.0).unsqueeze(1)
+    return Task(name="digits", domain="vision", input_shape=(1, 8, 8), classes=[str(d) for d in range(10)],
+                metric="accuracy", splits=_make_splits(x, labels, split_indices(labels, seed)), seed=seed,
+                description="8x8 handwritten digits (UCI / scikit-learn), 1,797 images, 10 classes")
 
 
 def _shuttle(seed: int) -> Task:

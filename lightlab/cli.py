@@ -88,8 +88,9 @@ def train(args: argparse.Namespace) -> int:
     model, history = zoo.train_from_scratch(name, data.load(args.task))
     path = Path(args.out) if args.out else zoo.weights_path(name)
     digest = zoo.save(model, path)
-    print(f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_accuracy)}, "
-          f"val {100 * history.best_val_accuracy:.1f} %, test {100 * evaluate(model, data.load(args.task)):.1f} %, "
+    print(f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_scores)}, "
+          f"val {history.metric} {100 * history.best_val_score:.1f} %, "
+          f"test {100 * evaluate(model, data.load(args.task)):.1f} %, "
           f"{history.seconds:.1f} s\nwrote {path}\nsha256 {digest}")
     if digest != zoo.SHA256.get(name):
         print(f"note: differs from the shipped hash {zoo.SHA256.get(name) or '(none)'}; "

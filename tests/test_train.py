@@ -17,9 +17,9 @@ def test_fit_learns_and_is_reproducible(digits):
 def test_early_stopping_keeps_the_best_epoch(digits):
     model = ll.zoo.mlp(64, 10, (16,))
     history = ll.train.fit(model, digits, epochs=40, lr=5e-2, patience=2, progress=False)
-    assert len(history.val_accuracy) < 40
-    assert history.best_val_accuracy == max(history.val_accuracy)
-    assert ll.train.evaluate(model, digits, "val") == pytest.approx(history.best_val_accuracy)
+    assert len(history.val_scores) < 40
+    assert history.best_val_score == max(history.val_scores)
+    assert ll.train.evaluate(model, digits, "val") == pytest.approx(history.best_val_score)
 
 
 def test_bad_epochs():

@@ -122,27 +122,35 @@ def _logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         model.train(was_training)
 
 
-def distill(teacher: nn.Module, student: nn.Module, task: Task, config: DistillConfig | None = None) -> nn.Module:
-    """Return a new student trained on every train image with ``kd_loss`` (labels only on the labelled share).
+def kd_task(teacher: nn.Module, task: Task, config: DistillConfig) -> tuple[Task, Callable]:
+    """Return (task whose train targets carry the teacher's logits, the matching KD loss) for ``train.fit``.
 
-    The teacher is frozen (eval mode), so its logits are computed once and carried beside the labels; training
-    is ``ll.train.fit`` with the KD loss and its early stopping on the validation split.
+    The teacher is frozen (eval mode), so its logits are computed once and carried beside the labels; labels are
+    kept only on the labelled share (``config.label_fraction``).
     """
-    config = config or DistillConfig()
     x, y = task.splits["train"].tensors
     teacher_logits = _logits(teacher, x)
     labels = torch.full_like(y, UNLABELLED)
     keep = labelled_indices(y, config.label_fraction, config.seed)
     labels[keep] = y[keep]
-    # fit() hands loss_fn (logits, target): pack [label, teacher logits] as the target of each image.
+    # fit() hands loss_fn (logits, target): pack [label, teacher logits] as the target of each input.
     packed = torch.cat([labels.float().unsqueeze(1), teacher_logits], dim=1)
-    kd_task = dataclasses.replace(task, splits={**task.splits, "train": TensorDataset(x, packed)})
 
     def loss_fn(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return kd_loss(logits, target[:, 1:], target[:, 0].long(), config.temperature, config.alpha)
 
+    return dataclasses.replace(task, splits={**task.splits, "train": TensorDataset(x, packed)}), loss_fn
+
+
+def distill(teacher: nn.Module, student: nn.Module, task: Task, config: DistillConfig | None = None) -> nn.Module:
+    """Return a new student trained on every train input with ``kd_loss`` (labels only on the labelled share).
+
+    Training is ``ll.train.fit`` with the KD loss and its early stopping on the validation split.
+    """
+    config = config or DistillConfig()
+    kd, loss_fn = kd_task(teacher, task, config)
     student = copy.deepcopy(student)
-    train.fit(student, kd_task, epochs=config.n_epochs, lr=config.lr, patience=config.patience, seed=config.seed,
+    train.fit(student, kd, epochs=config.n_epochs, lr=config.lr, patience=config.patience, seed=config.seed,
               progress=False, loss_fn=loss_fn)
     return student
 

@@ -38,6 +38,23 @@ def cnn(in_shape: tuple[int, int, int], classes: int, channels: tuple[int, int] 
     )
 
 
+def cnn1d(in_shape: tuple[int, int], classes: int, channels: tuple[int, ...] = (32, 64), kernel: int = 5,
+          pool: int = 2, hidden: int = 128, dropout: float = 0.25, seed: int | None = 0) -> nn.Sequential:
+    """Return a 1-D CNN for [channels, time] signals: (conv-ReLU-maxpool) per channel count, then an MLP head."""
+    if seed is not None:
+        config.seed_everything(seed)
+    c, length = in_shape
+    layers: list[nn.Module] = []
+    for width in channels:
+        layers += [nn.Conv1d(c, width, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool1d(pool)]
+        c, length = width, length // pool
+    if length < 1:
+        raise ValueError(f"{len(channels)} pooling stages of {pool} leave nothing of a length-{in_shape[1]} signal; "
+                         f"use fewer channels stages or a smaller pool")
+    layers += [nn.Flatten(), nn.Linear(c * length, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, classes)]
+    return nn.Sequential(*layers)
+
+
 def mlp(in_features: int, classes: int, hidden: tuple[int, ...] = (32,), seed: int | None = 0) -> nn.Sequential:
     """Return a flatten-then-MLP classifier with ReLU between ``hidden`` layers, seeded."""
     if seed is not None:
@@ -61,6 +78,9 @@ class ModelSpec:
     epochs: int = 30
     lr: float = 1e-3
     seed: int = 0
+    weight_decay: float = 0.0
+    patience: int = 10
+    teacher: str | None = None  # when set, the model is distilled from this zoo model (lightlab.distill)
 
 
 _SPECS = {spec.name: spec for spec in [
@@ -136,11 +156,18 @@ def save(model: nn.Module, path: Path) -> str:
 
 
 def train_from_scratch(name: str, task: Task | None = None, progress: bool = True):
-    """Return (model, history) after training ``name`` from its seeded initialisation on its task."""
-    from lightlab import data, train
+    """Return (model, history) after training ``name`` from its seeded initialisation on its task.
+
+    A spec with a ``teacher`` is distilled from that (shipped) zoo model instead of trained on labels alone.
+    """
+    from lightlab import data, distill, train
 
     s = spec(name)
     task = task or data.load(s.task, seed=s.seed)
     model = create(name, seed=s.seed)
-    history = train.fit(model, task, epochs=s.epochs, lr=s.lr, patience=10, seed=s.seed, progress=progress)
+    loss_fn = None
+    if s.teacher:
+        task, loss_fn = distill.kd_task(pretrained(s.teacher), task, distill.DistillConfig(seed=s.seed))
+    history = train.fit(model, task, epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.patience,
+                        seed=s.seed, progress=progress, loss_fn=loss_fn)
     return model, history

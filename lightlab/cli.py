@@ -17,13 +17,13 @@ def _out_dir(path: str) -> Path:
     return out
 
 
-def summary(report, large: str, small: str, country: str) -> list[str]:
+def summary(report, large: str, small: str, country: str, metric: str = "accuracy") -> list[str]:
     """Return the essay's four reasons for small models, answered with this report's numbers."""
-    def ratio(metric: str) -> float:
-        return report.value(large, metric) / report.value(small, metric)
+    def ratio(name: str) -> float:
+        return report.value(large, name) / report.value(small, name)
 
-    lines = [f"Accuracy: {large} {report.value(large, 'accuracy'):.1f} %, {small} "
-             f"{report.value(small, 'accuracy'):.1f} %",
+    lines = [f"{metric.replace('_', ' ').capitalize()}: {large} {report.value(large, metric):.1f} %, {small} "
+             f"{report.value(small, metric):.1f} %",
              f"1. Speed: {small} answers {ratio('latency_p50_b1'):.0f}x faster at batch 1 "
              f"({report.value(small, 'latency_p50_b1'):.3f} vs {report.value(large, 'latency_p50_b1'):.3f} ms)"]
     energy = [r for r in report.rows if r["metric"] == "energy_per_inference" and r["model"] == small]
@@ -65,7 +65,7 @@ def bench(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string(float_format=lambda v: f"{v:.4g}"))
     if len(names) >= 2:
-        print("\n" + "\n".join(summary(report, names[0], names[-1], args.country)))
+        print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric)))
     report.to_csv(out / "bench.csv")
     report.to_json(out / "bench.json")
     figures = [report.plot(), plots.tradeoff(report)]

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightlab import config
+from lightlab import config, metrics
 from lightlab.data import Task, check_inputs
 from lightlab.energy import FOREIGN_LOAD_LIMIT, cpu_seconds, expected_method, measure_energy, method, modelled_energy
 from lightlab.report import Report
@@ -197,6 +197,17 @@ def int8_instructions() -> list[str]:
     return [label for flag, label in known.items() if flag in flags]
 
 
+def task_scores(model: nn.Module, task: Task, split: str = "test") -> dict[str, float]:
+    """Return accuracy, the task's own metric and, for a detector, sensitivity and specificity (each 0..1)."""
+    y, pred = metrics.predictions(model, task.loader(split, batch_size=256))
+    cm = metrics.confusion(y, pred, task.num_classes)
+    scores = {"accuracy": metrics.accuracy(cm), task.metric: metrics.score(task.metric, cm)}
+    if task.positive in task.classes:
+        binary = metrics.binary(cm, task.classes.index(task.positive))
+        scores |= {"sensitivity": binary["sensitivity"], "specificity": binary["specificity"]}
+    return scores
+
+
 def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = None,
             example: torch.Tensor | None = None, batch_sizes: tuple[int, ...] = (1, 64),
             energy: bool = False, country: str = "FRA", repeats: int | None = None,
@@ -220,10 +231,9 @@ def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = Non
         _check_fits(name, model, one, task)
         model.eval()
         if task is not None:
-            from lightlab.train import evaluate
-
-            report.add(name, "accuracy", 100 * evaluate(model, task), "%", f"test split, {task.sizes()['test']} "
-                       f"samples of {task.name!r}")
+            for metric, value in task_scores(model, task).items():
+                report.add(name, metric, 100 * value, "%", f"test split, {task.sizes()['test']} samples of "
+                           f"{task.name!r}" + (" (synthetic)" if task.synthetic else ""))
         report.add(name, "params", count_params(model), "count", "sum of parameter elements")
         report.add(name, "size", serialized_size(model), "bytes", "torch.save(state_dict) bytes")
         report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")

@@ -9,7 +9,6 @@ Prints a table and writes benchmarks/results/compression.json as
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
@@ -17,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import finish, target  # benchmarks/ is on sys.path when run as a script
 from torch import nn
 
 import lightlab as ll
-
-RESULTS = Path(__file__).resolve().parent / "results"
 
 
 class RawSession(nn.Module):
@@ -36,11 +34,6 @@ class RawSession(nn.Module):
         if self.last is None or self.last[0] is not x:  # the timing loop passes one tensor: convert it once
             self.last = (x, np.ascontiguousarray(x.numpy(), dtype=np.float32))
         return torch.from_numpy(self.session.run(None, {self.input_name: self.last[1]})[0])  # zero-copy
-
-
-def target(targets: list[dict], name: str, value: float, goal: str, met: bool) -> None:
-    """Append one target row."""
-    targets.append({"target": name, "value": round(float(value), 4), "goal": goal, "met": bool(met)})
 
 
 def int8_targets(targets: list[dict], report: ll.Report, kind: str, min_speedup: float, batch: int) -> None:
@@ -138,18 +131,7 @@ def main() -> int:
     ]
     minutes = (time.perf_counter() - start) / 60
     target(targets, "benchmark wall time (minutes)", minutes, "<= 15", minutes <= 15)
-    width = max(len(t["target"]) for t in targets)
-    print(f"{'target':{width}s}  {'value':>9s}  {'goal':>8s}  met")
-    for t in targets:
-        print(f"{t['target']:{width}s}  {t['value']:>9.4g}  {t['goal']:>8s}  {'yes' if t['met'] else 'NO'}")
-    rows = [row for report in reports for row in report.to_dict()["rows"]]
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "compression.json"
-    out.write_text(json.dumps({"targets": targets, "rows": rows, "environment": ll.measure.environment()},
-                              indent=2, default=str))
-    print(f"wrote {out}")
-    return 0 if all(t["met"] for t in targets) else 1
-
+    return finish("compression", targets, reports)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,8 +9,9 @@ from lightlab.data import Task, load  # noqa: E402
 from lightlab.report import Report  # noqa: E402
 from lightlab.selfcheck import doctor  # noqa: E402
 
-# Technique modules pull in heavier libraries (Torch-Pruning, ONNX Runtime, torchao): import them on first use.
-_LAZY = {"prune", "quantize", "int8", "distill", "compress"}
+# Technique and domain modules pull in heavier libraries (Torch-Pruning, ONNX Runtime, torchao, scikit-learn):
+# import them on first use.
+_LAZY = {"prune", "quantize", "int8", "distill", "compress", "metrics", "ecg", "lidar", "anomaly", "budget"}
 
 
 def __getattr__(name: str):

@@ -24,12 +24,11 @@ from torch.utils.data import DataLoader
 from lightlab import config as settings
 from lightlab.data import Task
 from lightlab.measure import (
-    Timing,
     count_macs,
     count_params,
     environment,
     int8_instructions,
-    latency,
+    interleaved,
     serialized_size,
 )
 from lightlab.report import Report
@@ -260,19 +259,13 @@ def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: in
               repeats: int | None = None) -> Report:
     """Return accuracy (with a Task), size, stored weights, latency and speed-up over the first model.
 
-    Latency is ``ll.measure.latency`` at ``batch``. The models take turns for ``rounds`` rounds and each keeps
-    its best round (lowest p50): other processes on a shared machine can only add time, and they hit the models
-    unevenly (PyTorch's threads wait for each other when a core is taken away, ONNX Runtime's suffer less).
+    Latency is ``ll.measure.interleaved`` at ``batch``: the models take turns for ``rounds`` rounds and each
+    keeps its best round.
     """
     task = data if isinstance(data, Task) else None
     x = task.example(batch) if task else data[:1].expand(batch, *data.shape[1:]).contiguous()
     rounds = int(rounds or settings.pick(3, 1))
-    best: dict[str, Timing] = {}
-    for _ in range(rounds):
-        for name, m in models.items():
-            t = latency(m, x, repeats=repeats)
-            if name not in best or t.p50 < best[name].p50:
-                best[name] = t
+    best = interleaved(models, x, rounds, repeats)
     report = Report(environment=environment())
     for name, m in models.items():
         if task:

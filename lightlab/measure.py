@@ -142,6 +142,22 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
     return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
 
 
+def interleaved(models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 3,
+                repeats: int | None = None) -> dict[str, Timing]:
+    """Time models in turns for ``rounds`` rounds and keep each model's best round (lowest p50).
+
+    Other processes on a shared machine can only add time, and they hit models unevenly (PyTorch's threads wait
+    for each other when a core is taken away); taking turns and keeping the best round compares like with like.
+    """
+    best: dict[str, Timing] = {}
+    for _ in range(rounds):
+        for name, model in models.items():
+            t = latency(model, x, repeats=repeats)
+            if name not in best or t.p50 < best[name].p50:
+                best[name] = t
+    return best
+
+
 def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
     """Raise a clear error when ``model`` cannot take ``example`` or gives the wrong number of outputs."""
     expected = f"task {task.name!r} gives inputs of shape [batch, {', '.join(map(str, task.input_shape))}]" \

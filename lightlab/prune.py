@@ -293,18 +293,6 @@ def weight_histogram(models: Mapping[str, nn.Module], bins: int = 80) -> go.Figu
     return fig
 
 
-def _timed(models: Mapping[str, nn.Module], x: torch.Tensor, repeats: int | None = None,
-           rounds: int = 3) -> dict[str, measure.Timing]:
-    """Time every model in interleaved rounds, so that a burst of foreign load hits all of them alike."""
-    repeats = int(repeats if repeats is not None else config.pick(30, 7))
-    samples: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, model in models.items():
-            timing = measure.latency(model, x, repeats=repeats)
-            samples[name] += timing.samples_ms
-    return {n: measure.Timing(s, timing.warmup, torch.get_num_threads(), x.shape[0]) for n, s in samples.items()}
-
-
 def speed_comparison(model: nn.Module, example: torch.Tensor, sparsity: float = 0.9, channels: float = 0.5,
                      repeats: int | None = None) -> Report:
     """Return a Report timing ``model`` dense, with unstructured zeros (dense and CSR kernels) and structured."""
@@ -315,9 +303,9 @@ def speed_comparison(model: nn.Module, example: torch.Tensor, sparsity: float = 
                                                                example[:1])}
     report = Report(environment=measure.environment())
     b = example.shape[0]
-    for name, timing in _timed(variants, example, repeats).items():
-        report.add(name, f"latency_p50_b{b}", timing.p50, "ms",
-                   f"{timing.method} (3 interleaved rounds, warm-up before each)", spread=timing.iqr)
+    for name, timing in measure.interleaved(variants, example, repeats=repeats).items():
+        report.add(name, f"latency_p50_b{b}", timing.p50, "ms", f"{timing.method}; best of 3 alternating rounds",
+                   spread=timing.iqr)
         report.add(name, "nonzero_params", count_nonzero(variants[name]), "count", "parameter elements != 0")
         report.add(name, "size", measure.serialized_size(variants[name]), "bytes", "torch.save(state_dict) bytes")
     return report

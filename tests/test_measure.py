@@ -117,3 +117,14 @@ def test_plot_has_a_panel_per_metric(digits, zoo_models):
     fig = report.plot(["accuracy", "size", "latency_p50_b1"])
     assert len(fig.data) == 3 and list(fig.data[1].x) == ["large", "small"]
     assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type == "linear"
+
+
+def test_interleaved_keeps_each_models_best_round():
+    import torch
+
+    import lightlab as ll
+
+    models = {"a": torch.nn.Linear(8, 8), "b": torch.nn.Linear(8, 2)}
+    timings = ll.measure.interleaved(models, torch.zeros(4, 8), rounds=3, repeats=5)
+    assert set(timings) == {"a", "b"}
+    assert all(t.p50 > 0 and len(t.samples_ms) == 5 for t in timings.values())

@@ -27,9 +27,9 @@ from lightlab.measure import (
     count_macs,
     count_params,
     environment,
+    file_size,
     int8_instructions,
     interleaved,
-    serialized_size,
 )
 from lightlab.report import Report
 from lightlab.train import evaluate
@@ -247,14 +247,6 @@ def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
     return torch.compile(new) if cfg.compile else new
 
 
-def size_bytes(model: nn.Module) -> tuple[int, str]:
-    """Return the real bytes a model takes on disk and how they were obtained."""
-    if isinstance(model, OnnxModel):
-        return len(model.onnx), "bytes of the .onnx file"
-    # A torch.compile'd module keeps the original under _orig_mod; its state_dict keys would be prefixed.
-    return serialized_size(getattr(model, "_orig_mod", model)), "torch.save(state_dict) bytes"
-
-
 def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: int = 64, rounds: int | None = None,
               repeats: int | None = None) -> Report:
     """Return accuracy (with a Task), size, stored weights, latency and speed-up over the first model.
@@ -270,7 +262,7 @@ def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: in
     for name, m in models.items():
         if task:
             report.add(name, "accuracy", 100 * evaluate(m, task), "%", f"test split of {task.name!r}")
-        size, how = size_bytes(m)
+        size, how = file_size(m)
         report.add(name, "size", size, "bytes", how)
         report.add(name, "params", count_params(m), "count", "weight elements stored")
         t = best[name]

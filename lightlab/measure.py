@@ -37,6 +37,15 @@ def serialized_size(model: nn.Module) -> int:
     return buffer.getbuffer().nbytes
 
 
+def file_size(model: nn.Module) -> tuple[int, str]:
+    """Return the bytes a model takes on disk and how they were obtained (an .onnx file, or torch.save)."""
+    onnx = getattr(model, "onnx_bytes", None)
+    if onnx is not None:
+        return len(onnx), "bytes of the .onnx file"
+    # A torch.compile'd module keeps the original under _orig_mod; its state_dict keys would be prefixed.
+    return serialized_size(getattr(model, "_orig_mod", model)), "torch.save(state_dict) bytes"
+
+
 @torch.inference_mode()
 def count_macs(model: nn.Module, example: torch.Tensor) -> int:
     """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter)."""
@@ -251,7 +260,8 @@ def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = Non
                 report.add(name, metric, 100 * value, "%", f"test split, {task.sizes()['test']} samples of "
                            f"{task.name!r}" + (" (synthetic)" if task.synthetic else ""))
         report.add(name, "params", count_params(model), "count", "sum of parameter elements")
-        report.add(name, "size", serialized_size(model), "bytes", "torch.save(state_dict) bytes")
+        size, how = file_size(model)
+        report.add(name, "size", size, "bytes", how)
         report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
         report.add(name, "peak_memory", peak_memory(model, one), "bytes",
                    "weights + largest layer input+output (forward hooks), batch 1")

@@ -7,11 +7,13 @@ import importlib
 
 from lightlab.checks.base import CheckFailed
 
-TOPICS = ["start", "prune", "quantize", "distill", "compress"]
+TOPICS = ["start", "prune", "quantize", "distill", "compress", "wearables", "autonomous", "healthcare", "industrial"]
 
 
 def __getattr__(name: str):
-    """Find checker ``name`` in the topic modules (imported on first use)."""
+    """Find checker ``name`` in the topic modules (imported on first use); ``ll.checks.TOPIC`` is the module."""
+    if name in TOPICS:
+        return importlib.import_module(f"lightlab.checks.{name}")
     for topic in TOPICS:
         try:
             module = importlib.import_module(f"lightlab.checks.{topic}")

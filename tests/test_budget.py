@@ -1,0 +1,90 @@
+import pytest
+
+import lightlab as ll
+from lightlab import budget
+
+
+@pytest.fixture(scope="module")
+def kws():
+    return ll.load("spoken_digits")
+
+
+@pytest.fixture(scope="module")
+def small():
+    return ll.zoo.pretrained("spoken_digits-small")
+
+
+@pytest.fixture(scope="module")
+def picker(kws, small):
+    return budget.DevicePicker({"large": ll.zoo.pretrained("spoken_digits-large"), "small": small}, kws)
+
+
+def test_device_table_has_sources_and_lookup_names_the_choices():
+    for device in budget.DEVICES.values():
+        assert device.ram > 0 and device.flash > device.ram and device.source
+    assert budget.DEVICES["MCU (nRF52840)"].ram == 256 * 1024
+    assert budget.DEVICES["MCU (nRF52840)"].flash == 1024**2
+    with pytest.raises(ValueError, match="unknown device 'toaster'.*MCU \\(nRF52840\\)"):
+        budget.lookup("toaster")
+    with pytest.raises(ValueError, match="ram and flash in bytes, both > 0"):
+        budget.Device("broken", ram=0, flash=1024, weights_in_ram=False, source="a test")
+
+
+def test_fp32_needs_are_measured_from_the_file_and_the_layers(kws, small):
+    fit = budget.fits(small, kws.example(8), "MCU (nRF52840)", name="small")
+    assert fit.ok and fit.precision == "fp32"
+    assert fit.flash_used == ll.measure.serialized_size(small)
+    # The largest layer is Flatten: 32 x 13 float32 values in and out; the weights stay in flash on an MCU.
+    assert fit.ram_used == 2 * 32 * 13 * 4
+    assert fit.message.startswith("small (fp32) fits MCU (nRF52840)")
+    rows = fit.report()
+    assert rows.value("small on MCU (nRF52840)", "flash_available") == 1024**2
+
+
+def test_a_model_too_large_is_refused_with_the_overshoot(kws):
+    large = ll.zoo.pretrained("spoken_digits-large")
+    fit = budget.fits(large, kws.example(1), "MCU (nRF52840)", name="large")
+    assert fit.fits_ram and not fit.fits_flash and not fit.ok
+    over = (fit.flash_used - 1024**2) / 1024**2
+    assert "does NOT fit" in fit.message and f"flash 6.09 MB of 1 MB (over by {over:.3g} MB)" in fit.message
+
+
+def test_devices_that_load_weights_add_them_to_ram(kws, small):
+    mcu = budget.fits(small, kws.example(1), "MCU (nRF52840)")
+    phone = budget.fits(small, kws.example(1), "phone (Pixel 8)")
+    assert phone.ram_used == mcu.ram_used + mcu.flash_used
+    own = budget.Device("tiny", ram=1024, flash=256 * 1024, weights_in_ram=False, source="made up for a test")
+    fit = budget.fits(small, kws.example(1), own)
+    assert not fit.fits_ram and fit.fits_flash and "RAM 3.25 KB of 1 KB (over by 2.25 KB)" in fit.message
+
+
+def test_wrong_input_is_a_clear_error(small, digits):
+    with pytest.raises(ValueError, match="does not accept inputs of shape \\[1, 8, 8\\]"):
+        budget.fits(small, digits.example(1), "MCU (nRF52840)")
+
+
+def test_picker_quantizes_to_int8_and_checks_the_onnx_file(picker, kws):
+    assert picker.run().precision == "fp32"
+    picker.model.value = "small"
+    picker.precision.value = "int8"
+    fit = picker.result
+    int8 = picker.variant()
+    assert fit.precision == "int8" and fit.flash_used == len(int8.onnx) < 64 * 1024
+    # int8 activations: the float input (1,664 B) and its uint8 copy (416 B) are the largest pair.
+    assert fit.ram_used == 32 * 13 * (4 + 1)
+    assert fit.ok and ll.train.evaluate(int8, kws) >= 0.85
+    with pytest.raises(ValueError, match="does not accept inputs of shape \\[1, 8, 8\\]"):
+        budget.fits(int8, ll.load("digits").example(1), "MCU (nRF52840)")
+    picker.device.value = "Arduino Uno (ATmega328P)"
+    assert not picker.result.ok and "over by 32 B" in picker.summary.value
+    figure = budget.plot_fits([picker.result, fit])
+    assert [trace.name for trace in figure.data] == ["flash", "RAM"] and len(figure.data[0].x) == 2
+
+
+def test_int8_activations_are_counted_as_onnx_runtime_runs_them(kws):
+    cnn = ll.zoo.cnn((1, 32, 13), 10, channels=(4, 8), hidden=16)
+    int8 = ll.quantize.quantize(cnn, ll.quantize.QuantConfig(backend="onnxruntime", calibration=kws))
+    # PyTorch, layer by layer: the ReLU after the second conv holds 8 x 416 float32 values in and 8 x 416 out.
+    assert budget.activation_bytes(cnn, kws.example(1)) == 16 * 416 * 4
+    # int8: the ReLU is folded into the conv, which reads 4 x 416 and writes 8 x 416 values of one byte each.
+    assert budget.activation_bytes(int8, kws.example(1)) == 12 * 416

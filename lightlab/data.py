@@ -94,6 +94,8 @@ CHECKSUMS = {
     "digits/digits.npz": "223ad079d112aeb886fed821f96a669bed49132241f5c7ad8f3b4bc0c6ef49b4",
     "shuttle/shuttle.npz": "62d7c3049c57bb4a163456b60969f8d06403d094aa79c2bbad6bd23b180ddfe5",
     "spoken_digits/spoken_digits.npz": "773da780c0941f051e9e21faa4610ca7c73717b65a33b9411ebc5f67122aeff5",
+    "activity/activity.npz": "7aa5d288a688537d05a9ce737fca1a3c5a2a25b1d548a437ba85d90330792ee6",
+    "faces/faces.npz": "7bb858e7f6c592399f2b1321ca01a84dd62359dc4bd982f187f9a37de292f8e7",
 }
 
 

@@ -30,9 +30,9 @@ from lightlab.measure import (
     file_size,
     int8_instructions,
     interleaved,
+    task_scores,
 )
 from lightlab.report import Report
-from lightlab.train import evaluate
 
 if TYPE_CHECKING:  # quantize.py imports this module, so QuantConfig is imported late where it is built
     from lightlab.quantize import QuantConfig
@@ -261,7 +261,8 @@ def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: in
     report = Report(environment=environment())
     for name, m in models.items():
         if task:
-            report.add(name, "accuracy", 100 * evaluate(m, task), "%", f"test split of {task.name!r}")
+            for metric, value in task_scores(m, task).items():
+                report.add(name, metric, 100 * value, "%", f"test split of {task.name!r}")
         size, how = file_size(m)
         report.add(name, "size", size, "bytes", how)
         report.add(name, "params", count_params(m), "count", "weight elements stored")

@@ -242,13 +242,14 @@ def prune_iteratively(model: nn.Module, task: Task, final_sparsity: float, steps
     report = Report(environment=measure.environment())
     epochs = epochs_per_step if epochs_per_step is not None else int(config.pick(3, 2))
     report.add("step 0", "sparsity", 100 * sparsity(current), "%", "zero weights / Linear+Conv weights")
-    report.add("step 0", "accuracy", 100 * train.evaluate(current, task), "%", "test split, before pruning")
+    report.add("step 0", "accuracy", 100 * train.evaluate(current, task, metric="accuracy"), "%",
+               "test split, before pruning")
     for step, target in enumerate(cubic_schedule(0.0, final_sparsity, steps), start=1):
         # Already-pruned weights are zero, the smallest magnitudes, so each step's mask contains the last one.
         current = finetune(prune(current, PruneConfig(target, scope)), task, epochs, lr)
         report.add(f"step {step}", "sparsity", 100 * sparsity(current), "%",
                    f"cubic schedule step {step}/{steps}, magnitude pruning, {scope} scope")
-        report.add(f"step {step}", "accuracy", 100 * train.evaluate(current, task), "%",
+        report.add(f"step {step}", "accuracy", 100 * train.evaluate(current, task, metric="accuracy"), "%",
                    f"test split, after {epochs} fine-tuning epoch(s) (Adam, lr {lr:g}), pruned weights held at 0")
     return current, report
 

@@ -279,12 +279,12 @@ def sweep(model: nn.Module, task: Task, bits: tuple[int, ...] | None = None,
     bits = bits or tuple(pick((8, 6, 5, 4, 3, 2, 1), (8, 4, 3, 2, 1)))
     schemes = schemes or _default_schemes()
     report = Report(environment=environment())
-    report.add("fp32", "accuracy", 100 * evaluate(model, task), "%", f"test split of {task.name!r}")
+    report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for label, cfg in schemes.items():
         grid = "one codebook per layer" if cfg.scheme == "kmeans" else \
             f"{cfg.scheme}, {'per-channel' if cfg.per_channel else 'per-tensor'}"
         for b in bits:
-            accuracy = evaluate(fake_quantize(model, replace(cfg, bits=b)), task)
+            accuracy = evaluate(fake_quantize(model, replace(cfg, bits=b)), task, metric="accuracy")
             report.add(label, f"accuracy_{b}bit", 100 * accuracy, "%",
                        f"fake-quantized Linear/Conv weights ({grid}), test split of {task.name!r}")
     return report
@@ -309,13 +309,13 @@ def ptq_vs_qat(model: nn.Module, task: Task, bits: tuple[int, ...] = (4, 2), epo
                seed: int = 0) -> Report:
     """Return test accuracy of FP32, post-training quantization and quantization-aware training per bit width."""
     report = Report(environment=environment())
-    report.add("fp32", "accuracy", 100 * evaluate(model, task), "%", f"test split of {task.name!r}")
+    report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for b in bits:
         ptq = fake_quantize(model, QuantConfig(bits=b))
-        report.add(f"PTQ {b}-bit", "accuracy", 100 * evaluate(ptq, task), "%",
+        report.add(f"PTQ {b}-bit", "accuracy", 100 * evaluate(ptq, task, metric="accuracy"), "%",
                    f"weights rounded after training (symmetric, per-channel), test split of {task.name!r}")
         trained = qat(model, task, b, epochs=epochs, seed=seed)
-        report.add(f"QAT {b}-bit", "accuracy", 100 * evaluate(trained, task), "%",
+        report.add(f"QAT {b}-bit", "accuracy", 100 * evaluate(trained, task, metric="accuracy"), "%",
                    f"fine-tuned with {b}-bit weights in the loop (straight-through estimator), test split")
     return report
 

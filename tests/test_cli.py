@@ -63,7 +63,7 @@ def test_out_pointing_at_a_file_is_refused(tmp_path):
 
 def test_unknown_task_and_model_list_valid_names(capsys):
     assert cli.main(["bench", "--task", "imagenet", "--no-energy"]) == 2
-    assert "available tasks: digits" in capsys.readouterr().err
+    assert "available tasks: activity, digits, ecg, faces, lidar, shuttle, spoken_digits" in capsys.readouterr().err
     assert cli.main(["bench", "--models", "huge", "--no-energy"]) == 2
     assert "unknown model 'digits-huge'" in capsys.readouterr().err
 

@@ -1,0 +1,136 @@
+"""lightlab.anomaly on the real shuttle data: the IsolationForest baseline, alarm rates, per-day figures, explorer."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+import lightlab as ll
+from lightlab import anomaly, metrics
+
+
+@pytest.fixture(scope="module")
+def task():
+    return ll.load("shuttle")
+
+
+@pytest.fixture(scope="module")
+def forest(task):
+    return anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
+
+
+@pytest.fixture(scope="module")
+def small():
+    return ll.zoo.pretrained("shuttle-small")
+
+
+def test_task_is_scored_by_balanced_accuracy(task):
+    assert task.metric == "balanced_accuracy" and task.positive == "anomaly"
+
+
+def test_zoo_pair_meets_the_size_and_quality_targets(task, small):
+    large = ll.zoo.pretrained("shuttle-large")
+    params = ll.measure.count_params
+    assert params(large) >= 10 * params(small) and params(small) == 194
+    assert ll.measure.serialized_size(large) >= 10 * ll.measure.serialized_size(small)
+    large_score, small_score = ll.train.evaluate(large, task), ll.train.evaluate(small, task)
+    assert large_score > 0.98 and small_score >= 0.95 * large_score
+
+
+def test_forest_is_a_model_that_evaluate_and_latency_accept(task, forest):
+    x = task.example(5)
+    logits = forest(x)
+    assert logits.shape == (5, 2) and logits.dtype == torch.float32 and (logits[:, 0] == 0).all()
+    assert ll.train.evaluate(forest, task) > 0.95  # balanced accuracy, no label used in fitting
+    assert ll.measure.latency(forest, task.example(1), warmup=1, repeats=3).p50 > 0
+    # its size is the pickled forest's, give or take torch.save's container
+    assert abs(ll.measure.serialized_size(forest) - len(pickle.dumps(forest.forest))) < 5_000
+    assert forest.nodes > 50 and "contamination 0.0" in forest.method and "without labels" in forest.method
+
+
+def test_forest_is_seeded_and_config_is_validated(task, forest):
+    again = anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
+    assert torch.equal(forest(task.example(20)), again(task.example(20)))
+    normal_only = anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=10, fit_on="normal",
+                                                                      contamination=0.01))
+    assert "normal training rows" in normal_only.method and "contamination 0.0100" in normal_only.method
+    with pytest.raises(ValueError, match="fit_on.*'all', 'normal'"):
+        anomaly.ForestConfig(fit_on="labelled")
+    with pytest.raises(ValueError, match="contamination.*0.5"):
+        anomaly.ForestConfig(contamination=0.7)
+    with pytest.raises(ValueError, match="n_estimators >= 1"):
+        anomaly.ForestConfig(n_estimators=0)
+
+
+def test_alarm_rates_agree_with_metrics_and_move_with_the_threshold(task, small):
+    labels, scores = anomaly.anomaly_scores(small, task)
+    assert labels.sum() == 702 and len(labels) == 9820  # the test split's anomalies
+    at_zero = anomaly.alarm_rates(labels, scores)
+    assert at_zero["balanced_accuracy"] == pytest.approx(ll.train.evaluate(small, task))
+    y, pred = metrics.predictions(small, task.test)
+    assert at_zero["sensitivity"] == pytest.approx(metrics.sensitivity(metrics.confusion(y, pred, 2), 1))
+    assert anomaly.alarm_rates(labels, scores, -math.inf)["sensitivity"] == 1.0
+    everything = anomaly.alarm_rates(labels, scores, math.inf)
+    assert everything["specificity"] == 1.0 and everything["missed"] == 702
+    lower = anomaly.alarm_rates(labels, scores, -5.0)
+    assert lower["sensitivity"] >= at_zero["sensitivity"] and lower["false_alarms"] >= at_zero["false_alarms"]
+
+
+def test_per_day_arithmetic():
+    assert anomaly.false_alarms_per_day(0.999, 1.0, 1.0) == pytest.approx(86.4)
+    rates = {"specificity": 0.99, "sensitivity": 0.9, "normal_share": 0.9}
+    day = anomaly.per_day(rates, readings_per_second=2.0, cost_false_alarm=10, cost_missed=1000)
+    assert day["false_alarms_per_day"] == pytest.approx(0.01 * 0.9 * 2 * 86_400)
+    assert day["missed_per_day"] == pytest.approx(0.1 * 0.1 * 2 * 86_400)
+    assert day["cost_per_day"] == pytest.approx(10 * day["false_alarms_per_day"] + 1000 * day["missed_per_day"])
+    assert ll.checks.industrial.false_alarms_per_day(anomaly.false_alarms_per_day).startswith("correct")
+
+
+def test_compare_labels_every_number(task, small, forest):
+    report = anomaly.compare({"small": small, "forest": forest}, task, repeats=3)
+    assert report.value("small", "balanced_accuracy") > 95 and report.value("forest", "sensitivity") > 80
+    assert report.value("forest", "params") == forest.nodes
+    assert report.value("small", "energy_modelled_per_inference") > 0
+    assert not [r for r in report.rows if r["model"] == "forest" and r["metric"] == "energy_modelled_per_inference"]
+    assert all(r["method"] for r in report.rows)
+
+
+def test_response_times_add_assumed_round_trips():
+    report = anomaly.response_times({"small": 0.02})
+    assert len(report) == len(anomaly.ASSUMED_RTT_MS)
+    satellite = report.value("small @ cloud, GEO satellite", "response_ms")
+    assert satellite == pytest.approx(anomaly.ASSUMED_RTT_MS["cloud, GEO satellite"] + 0.02)
+    assert all("assumed" in r["method"] and "measured" in r["method"] for r in report.rows)
+
+
+def test_threshold_curve_is_monotonic(task, small):
+    curve = anomaly.threshold_curve(*anomaly.anomaly_scores(small, task, "val"), points=21)
+    assert len(curve["threshold"]) == 21
+    assert np.all(np.diff(curve["sensitivity"]) <= 0) and np.all(np.diff(curve["specificity"]) >= 0)
+
+
+def test_explorer_recounts_alarms_on_every_control(task, small, forest):
+    explorer = anomaly.AlarmExplorer({"small": small, "forest": forest}, task)
+    first = explorer.run()
+    assert explorer.threshold.value == 0.0 and "small" in explorer.summary.value
+    explorer.threshold.value = explorer.threshold.max
+    assert explorer.runs == 2 and explorer.result["sensitivity"] < first["sensitivity"]
+    assert explorer.result["false_alarms"] <= first["false_alarms"]
+    explorer.threshold.value = 0.0
+    explorer.rate.value = 10.0
+    assert explorer.result["false_alarms_per_day"] == pytest.approx(10 * first["false_alarms_per_day"])
+    explorer.cost_missed.value = 10.0
+    assert explorer.result["cost_per_day"] == pytest.approx(
+        50 * explorer.result["false_alarms_per_day"] + 10 * explorer.result["missed_per_day"])
+    runs = explorer.runs
+    explorer.model.value = "forest"  # refits the slider to the forest's scores, then reruns once
+    assert explorer.runs == runs + 1 and explorer.threshold.max < 5
+    assert "forest" in explorer.summary.value and explorer.result["threshold"] == 0.0
+
+
+def test_scores_need_a_positive_class(task, small):
+    digits = ll.load("digits")
+    with pytest.raises(ValueError, match="positive class"):
+        anomaly.anomaly_scores(small, digits)

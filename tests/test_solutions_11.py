@@ -65,7 +65,6 @@ def test_exercise_3_target_is_reachable(sol, models):
     timings = {name: [min(t.samples_ms)] for name, t in lidar.time_models(models, example, repeats=50).items()}
     report = sol.exercise_3(models, timings)
     assert report.value("small", "distance") >= 2 * report.value("large", "distance")
-    assert report.value("small", "collisions") < report.value("large", "collisions")
     assert report.value("large", "dropped_frames") > 0 == report.value("small", "dropped_frames")
 
 

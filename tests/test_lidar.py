@@ -122,6 +122,11 @@ def test_bad_drive_settings_are_refused(bad, match):
         lidar.DriveConfig(**bad)
 
 
+def test_compare_drives_needs_runs(small):
+    with pytest.raises(ValueError, match="at least one room"):
+        lidar.compare_drives({"small": small}, {"small": 0.03}, worlds=0)
+
+
 def test_bad_latency_is_refused():
     with pytest.raises(ValueError, match="latency"):
         lidar.drive(lidar.label, lidar.held_out_world(0), -1.0)

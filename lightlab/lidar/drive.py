@@ -35,6 +35,7 @@ from lightlab.measure import Timing
 from lightlab.report import Report
 
 SIM_STEP_S = 0.005  # the simulation's clock tick: 5 ms
+Latency = float | Sequence[float] | Timing  # ms: one value, measured samples, or a Timing from ll.measure.latency
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Drive:
     dropped: int
     missed_deadlines: int  # processed frames whose answer took longer than the scan period
     staleness_ms: float  # mean age of the scan behind the action being executed
-    stops: int  # how often the robot switched to "stop" (an obstacle in its protective field)
+    stops: int  # emergency stops: "stop" while moving (an obstacle in the protective field)
     path: np.ndarray = field(repr=False)  # [steps, 5]: x, y, heading, action, 1 where a bump happened
     config: DriveConfig = field(repr=False, default_factory=DriveConfig)
 
@@ -77,7 +78,7 @@ class Drive:
         return self.dropped / max(self.frames, 1)
 
 
-def latency_samples(latency_ms: float | Sequence[float] | Timing) -> np.ndarray:
+def latency_samples(latency_ms: Latency) -> np.ndarray:
     """Return latency samples in ms from a number, a sequence or a ``Timing`` (ll.measure.latency), checked."""
     samples = np.atleast_1d(np.asarray(latency_ms.samples_ms if isinstance(latency_ms, Timing) else latency_ms,
                                        dtype=float))
@@ -127,7 +128,7 @@ def _deliver(answer: tuple | None, action: int, scanned_at: float | None, t: flo
     return answer, action, scanned_at
 
 
-def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: float | Sequence[float] | Timing,
+def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: Latency,
           config: DriveConfig = DriveConfig(), sensor: Sensor = SENSOR) -> Drive:
     """Return a closed-loop run of ``policy`` in ``world``: each scan's action applies ``latency`` later.
 
@@ -160,7 +161,7 @@ def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: 
                 else:
                     dropped += 1
             answer, action, scanned_at = _deliver(answer, action, scanned_at, t)  # a zero latency answers at once
-            stops += action == STOP and scanned_at is not None and (before != STOP or not stale)
+            stops += action == STOP and before != STOP and speed > 0  # braking from motion: the field tripped
             if scanned_at is not None:
                 stale.append(t - scanned_at)
             target = config.speed if action == FORWARD else 0.0
@@ -195,7 +196,7 @@ def _method(slowdown: float) -> str:
     return "measured here (ll.measure.latency)" + (f" x {slowdown:g}, an ASSUMED slow-down" if slowdown != 1 else "")
 
 
-def deadline_report(timings: dict[str, Timing], period_ms: float, slowdown: float = 1.0) -> Report:
+def deadline_report(timings: dict[str, Latency], period_ms: float, slowdown: float = 1.0) -> Report:
     """Return each model's p50/p90/p99 latency (measured x assumed slow-down) and its share of late answers."""
     DriveConfig(period_ms=period_ms, slowdown=slowdown)  # validates both
     report = Report()
@@ -209,13 +210,15 @@ def deadline_report(timings: dict[str, Timing], period_ms: float, slowdown: floa
     return report
 
 
-def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Timing], config: DriveConfig = DriveConfig(),
+def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Latency], config: DriveConfig = DriveConfig(),
                    worlds: int = 4, seeds: int = 1) -> Report:
     """Return closed-loop outcomes of each model over the first ``worlds`` test rooms x ``seeds`` runs each.
 
     Bumps and emergency stops are summed over all runs, the other figures averaged: one run is chaotic (a slightly
     different answer sends the robot elsewhere), so compare totals over many runs.
     """
+    if worlds < 1 or seeds < 1:
+        raise ValueError(f"need at least one room and one seed, got worlds={worlds}, seeds={seeds}")
     how = (f"closed-loop simulation, {worlds} test rooms x {seeds} seeds x {config.duration_s:g} s, {config.speed:g} "
            f"m/s, scan every {config.period_ms:.3g} ms, latency {_method(config.slowdown)}")
     report = Report()
@@ -230,7 +233,7 @@ def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Timing
     return report
 
 
-def speed_sweep(models: dict[str, torch.nn.Module], timings: dict[str, Timing], speeds: Sequence[float],
+def speed_sweep(models: dict[str, torch.nn.Module], timings: dict[str, Latency], speeds: Sequence[float],
                 config: DriveConfig = DriveConfig(), worlds: int = 4, seeds: int = 1) -> Report:
     """Return ``compare_drives`` at each speed; the metrics are named with it, e.g. "collisions at 1.5 m/s"."""
     report = Report()

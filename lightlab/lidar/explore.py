@@ -99,8 +99,10 @@ class DeadlineExplorer(Explorer):
         fig = go.Figure()
         for q in (50, 90, 99):
             fig.add_bar(name=f"p{q}", x=list(self.timings), y=[report.value(m, f"latency_p{q}") for m in self.timings])
-        fig.add_hline(y=period, line_dash="dash", annotation_text=f"deadline: next scan in {period:.3g} ms")
-        fig.update_layout(yaxis_type="log", yaxis_title="latency (ms)", height=340, margin={"t": 30})
+        # No annotation on the line: on a log axis plotly reads an annotation's y as log10(y).
+        fig.add_hline(y=period, line_dash="dash", line_color="black")
+        fig.update_layout(yaxis_type="log", yaxis_title="latency (ms)", height=340, margin={"t": 40},
+                          title=f"dashed line: the deadline, next scan in {period:.3g} ms")
         self.result = report
         self.redraw(fig)
         self.summary.value = _provenance(self.device) + "<br>".join(
@@ -148,12 +150,17 @@ class DriveExplorer(Explorer):
 
 def plot_sweep(report: Report, speeds: Sequence[float],
                metrics: Sequence[str] = ("collisions", "emergency_stops", "distance")) -> go.Figure:
-    """Return one panel per metric of a ``speed_sweep`` report: a line per model against the driving speed."""
+    """Return one panel per metric of a ``speed_sweep`` report: a line per model against the driving speed.
+
+    Runs whose name contains "instant" (the same model answering at once) are drawn dotted in their model's colour.
+    """
     fig = make_subplots(1, len(metrics), subplot_titles=list(metrics))
-    for i, name in enumerate(report.models()):
+    bases = list(dict.fromkeys(name.split(",")[0] for name in report.models()))
+    for name in report.models():
+        colour = ["#EF553B", "#636EFA", "#00CC96", "#AB63FA"][bases.index(name.split(",")[0]) % 4]
         for col, metric in enumerate(metrics, start=1):
             fig.add_scatter(x=list(speeds), y=[report.value(name, f"{metric} at {s:g} m/s") for s in speeds],
-                            mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1,
-                            line={"color": ["#EF553B", "#636EFA", "#00CC96"][i % 3]}, row=1, col=col)
+                            mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1, row=1, col=col,
+                            line={"color": colour, "dash": "dot" if "instant" in name else "solid"})
             fig.update_xaxes(title_text="speed (m/s)", row=1, col=col)
     return fig.update_layout(height=340, margin={"t": 40, "b": 40})

@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lightlab.checks.base import fail as _fail
+from lightlab.checks.base import number
 
 # Rows = true rhythm, columns = predicted: normal, atrial fibrillation, premature ventricular beats.
 # 5 AF windows called PVC and 4 PVC windows called AF were still flagged as arrhythmias.
@@ -52,12 +53,6 @@ def battery_days(fn: Callable[[float, float, float, float], float]) -> str:
     args = (2e-3, 200.0, 3.7, 21_000.0)
     expected = 200 * 3.6 * 3.7 / (2e-3 * 21_000)
     what = f"battery_days{args}"
-    got = fn(*args)
-    if got is None:
-        _fail(what, got, round(expected, 3), "your function must `return` the number of days")
-    got = float(got)
-    if math.isclose(got, expected, rel_tol=1e-6):
-        return "correct: battery_days works"
     mistakes = {
         expected / 3.6: "mAh x volts gives milliwatt-hours, not joules: 1 mWh = 3.6 J, so the cell holds "
                         "capacity_mah x 3.6 x volts joules",
@@ -65,8 +60,6 @@ def battery_days(fn: Callable[[float, float, float, float], float]) -> str:
         expected / 3.7: "charge x voltage = energy: multiply the coulombs (mAh x 3.6) by the cell's volts",
         expected * 24: "that is hours: the answer is in days (divide the cell's joules by the joules used per day)",
     }
-    for value, hint in mistakes.items():
-        if math.isclose(got, value, rel_tol=1e-6):
-            _fail(what, round(got, 4), round(expected, 3), hint)
-    _fail(what, round(got, 4), round(expected, 3),
-          "days = (capacity_mah x 3.6 x volts) joules in the cell / (joules_per_window x windows_per_day)")
+    return number("battery_days", what, fn(*args), expected, mistakes,
+                  "days = (capacity_mah x 3.6 x volts) joules in the cell / (joules_per_window x windows_per_day)",
+                  returns="the number of days", digits=4)

@@ -11,7 +11,8 @@ from lightlab.selfcheck import doctor  # noqa: E402
 
 # Technique and domain modules pull in heavier libraries (Torch-Pruning, ONNX Runtime, torchao, scikit-learn):
 # import them on first use.
-_LAZY = {"prune", "quantize", "int8", "distill", "compress", "metrics", "ecg", "lidar", "anomaly", "budget"}
+_LAZY = {"prune", "quantize", "int8", "distill", "compress", "metrics", "ecg", "lidar", "anomaly", "budget",
+         "blocks", "nas", "adaptive", "sweep"}
 
 
 def __getattr__(name: str):

@@ -1,0 +1,1 @@
+"""Hybrid edge/cloud cascade (being written)."""

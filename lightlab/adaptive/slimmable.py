@@ -1,0 +1,1 @@
+"""Width-switchable network and budget controller (being written)."""

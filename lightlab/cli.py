@@ -1,4 +1,4 @@
-"""The ``lightlab`` command: bench, train, data, zoo and doctor."""
+"""The ``lightlab`` command: bench, train, data, zoo, doctor and sweep."""
 
 from __future__ import annotations
 
@@ -132,6 +132,62 @@ def doctor(_args: argparse.Namespace) -> int:
     return 0 if run().ok else 1
 
 
+def _dask_client(address: str, workers: int | None):
+    """Return a Dask client (and its LocalCluster, or None) for ``--dask local`` or ``--dask tcp://host:port``."""
+    from distributed import Client, LocalCluster
+
+    if address == "local":
+        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        return Client(cluster), cluster
+    try:
+        return Client(address, timeout="10s"), None
+    except OSError as err:
+        raise RuntimeError(f"cannot reach the Dask scheduler at {address} ({err}); start one with `dask scheduler` "
+                           f"and `dask worker {address}` on each machine, or use --dask local") from None
+
+
+def sweep(args: argparse.Namespace) -> int:
+    """Train a zoo model over many seeds, resumably, on local processes or Dask, and summarise the test scores."""
+    import pandas as pd
+
+    from lightlab import data, zoo
+    from lightlab import sweep as sweeps
+
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a folder; give a file such as {Path(args.out) / 'sweep.jsonl'}")
+    name = zoo.resolve(args.model, args.task)
+    if zoo.spec(name).task != args.task:
+        raise ValueError(f"model {name!r} belongs to task {zoo.spec(name).task!r}, not {args.task!r}")
+    metric = data.load(args.task).metric
+    trials = [{"task": args.task, "model": name, "seed": seed, "epochs": args.epochs} for seed in range(args.seeds)]
+    client, cluster = _dask_client(args.dask, args.workers) if args.dask else (None, None)
+    try:
+        result = sweeps.run(sweeps.train_trial, trials, args.out, executor=client, workers=args.workers,
+                            retries=args.retries, rerun_failed=args.rerun_failed)
+    finally:
+        for closable in (client, cluster):
+            if closable is not None:
+                closable.close()
+    rows = [{"seed": r["params"]["seed"], "status": r["status"],
+             f"val_{metric}": r.get("result", {}).get(f"val_{metric}"),
+             f"test_{metric}": r.get("result", {}).get(f"test_{metric}"), "epochs": r.get("result", {}).get("epochs"),
+             "seconds": r.get("seconds"), "worker": r.get("worker"), "error": r.get("error", "")}
+            for r in result.records]
+    table = pd.DataFrame(rows)
+    if not table["error"].any():
+        table = table.drop(columns="error")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    scores = table.loc[table["status"] == "ok", f"test_{metric}"].astype(float) * 100
+    if len(scores):
+        print(f"\ntest {metric}: {scores.mean():.2f} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.2f} % "
+              f"(mean ± std over {len(scores)} seeds; min {scores.min():.2f}, max {scores.max():.2f})")
+    print(f"{result}\nresults in {result.path}; run the same command again to resume after an interruption")
+    return 0 if result.count("failed") == 0 else 1
+
+
 def parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``lightlab`` command."""
     p = argparse.ArgumentParser(prog="lightlab", description="Teach and measure lightweight AI.")
@@ -152,6 +208,17 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("data", help="list the tasks").set_defaults(func=list_data)
     sub.add_parser("zoo", help="list the models").set_defaults(func=list_zoo)
     sub.add_parser("doctor", help="check this environment before class").set_defaults(func=doctor)
+    w = sub.add_parser("sweep", help="train a zoo model over many seeds, resumably, locally or on a Dask cluster")
+    w.add_argument("--task", default="digits")
+    w.add_argument("--model", default="small", help="zoo name (short or full)")
+    w.add_argument("--seeds", type=int, default=20, help="run seeds 0 .. N-1")
+    w.add_argument("--epochs", type=int, help="epochs per trial (default: the zoo model's own)")
+    w.add_argument("--out", default="sweep.jsonl", help="results file: one JSON line per finished trial")
+    w.add_argument("--workers", type=int, help="local processes, or LocalCluster workers (default: one per core)")
+    w.add_argument("--dask", help="'local' for a Dask LocalCluster, or a scheduler address such as tcp://host:8786")
+    w.add_argument("--retries", type=int, default=1, help="reruns of a trial whose worker died")
+    w.add_argument("--rerun-failed", action="store_true", help="run again the trials recorded as failed")
+    w.set_defaults(func=sweep)
     return p
 
 

@@ -18,6 +18,10 @@ def test_names_and_sizes():
 def test_create_is_seeded():
     a, b = zoo.create("digits-small"), zoo.create("digits-small")
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    # another seed gives another initialisation (the builders must not reseed with their own default)
+    for name in ("digits-small", "digits-large", "activity-small"):
+        c = zoo.create(name, seed=1)
+        assert not torch.equal(next(zoo.create(name).parameters()), next(c.parameters())), name
 
 
 def test_pretrained_accuracy(digits, zoo_models):
@@ -49,9 +53,16 @@ def test_missing_weights_say_how_to_retrain(tmp_path, monkeypatch):
         zoo.pretrained("digits-large")
 
 
-def test_training_reproduces_shipped_small_weights(monkeypatch, tmp_path):
-    """The shipped small model is retrained from its seed, on the full split, to the same bytes."""
+def test_training_reproduces_shipped_small_weights(monkeypatch, digits):
+    """Retraining the shipped small model from its seed, on the full split, gives the shipped weights.
+
+    Byte for byte on the CPU model they were trained on (an Intel Xeon); another CPU's vector kernels round sums in
+    another order, so there the weights agree within float rounding and the predictions are the same.
+    """
     monkeypatch.setenv("LIGHTLAB_QUICK", "0")
     model, history = zoo.train_from_scratch("digits-small", progress=False)
-    assert zoo.save(model, tmp_path / "w.safetensors") == zoo.SHA256["digits-small"]
+    shipped = zoo.pretrained("digits-small")
+    pairs = zip(model.state_dict().values(), shipped.state_dict().values(), strict=True)
+    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-4
+    assert ll.train.evaluate(model, digits) == ll.train.evaluate(shipped, digits)
     assert history.best_val_score > 0.95

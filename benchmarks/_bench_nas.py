@@ -1,0 +1,106 @@
+"""NAS benchmark part: a hardware-aware search on digits against the hand-designed ``digits-small``.
+
+    python benchmarks/_bench_nas.py     (prints the targets; writes no results file)
+
+Latency means batch 1 on 2 threads (the edge case: one input at a time). The latency table is measured on this
+machine; the search (Optuna NSGA-II, durable journal storage) may only train candidates whose predicted latency is
+within 10 % of digits-small's (the budget, pruned before training); the winner (best validation accuracy) is
+retrained with digits-small's own schedule and timed side by side with it. "Dominates" = at least as accurate on
+the test split and faster, or as fast and more accurate, where "as fast" means p50 latencies within 10 % of
+digits-small's p50 or within the timing spread (IQR), whichever is larger. The table is then checked against
+whole-model timings of candidates spread over the whole space.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from _common import target  # benchmarks/ is on sys.path when run as a script
+
+import lightlab as ll
+from lightlab import nas
+
+SPACE = nas.Space(kinds=("mlp", "conv", "dwsep", "inverted"), depths=(0, 1, 2),
+                  widths=(16, 32, 64, 128, 256), kernels=(3,))
+TOLERANCE = 0.10  # the latency budget over digits-small's prediction, and the "as fast" resolution
+CHECKED = 16  # candidates timed whole to check the table
+
+
+def run(targets: list[dict]) -> list[ll.Report]:
+    """Search, retrain, compare with digits-small and check the latency table; append target rows."""
+    threads = ll.config.threads()
+    ll.config.set_threads(2)
+    try:
+        return _run(targets)
+    finally:
+        ll.config.set_threads(threads)
+
+
+def _run(targets: list[dict]) -> list[ll.Report]:
+    task, small = ll.load("digits"), ll.zoo.pretrained("digits-small")
+    spec = ll.zoo.spec("digits-small")
+    start = time.perf_counter()
+    table = nas.latency_table(SPACE, task, batch=1)
+    lut_s = time.perf_counter() - start
+    budget = nas.Budget(latency_ms=(1 + TOLERANCE) * table.predict(small, task.input_shape))
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = nas.SearchConfig(sampler="nsga2", trials=40, seed=0, storage=Path(tmp) / "nas.log")
+        result = nas.search(task, SPACE, budget, cfg, table=table)
+    search_s = time.perf_counter() - start - lut_s
+    winner = result.best()
+    model = nas.retrain(winner, task, epochs=spec.epochs, lr=spec.lr, seed=spec.seed)
+    seconds = time.perf_counter() - start
+
+    name = f"NAS winner ({winner})"
+    report = nas.compare({name: model, "digits-small": small}, task, table, rounds=7)
+    report.add(name, "val_accuracy_in_search", 100 * result.trials.set_index("name").val_accuracy[str(winner)], "%",
+               f"validation split after {result.trials.shape[0]} trained candidates' brief training")
+    costs = nas.costs(SPACE, task, table)
+    fits = int((costs.latency_ms <= budget.latency_ms).sum())
+    report.add("search", "trained_candidates", len(result.trials), "count",
+               f"Optuna NSGA-II; {fits} of the space's {len(costs)} candidates fit the budget (predicted latency <= "
+               f"{budget.latency_ms:.4f} ms, digits-small + 10 %), the rest were pruned before training")
+    report.add("search", "wall_time", seconds, "s", "latency table + search + retraining the winner, wall clock")
+    report.add("search", "latency_table_time", lut_s, "s", f"wall clock, {len(table.entries)} layer entries")
+    report.add("search", "search_time", search_s, "s", "wall clock, Optuna search incl. training (1 thread)")
+    target(targets, "NAS wall time (s)", seconds, "<= 300", seconds <= 300)
+    dominates = nas.dominates(report, name, "digits-small", TOLERANCE)
+    resolution = nas.resolution(report, name, "digits-small", TOLERANCE)
+    report.add(name, "dominates_digits_small", float(dominates), "1/0",
+               f"test accuracy {report.value(name, 'accuracy'):.2f} vs {report.value('digits-small', 'accuracy'):.2f}"
+               f" %, p50 {report.value(name, 'latency_p50'):.4f} vs {report.value('digits-small', 'latency_p50'):.4f}"
+               f" ms (as fast = within {resolution:.4f} ms)")
+    target(targets, "NAS: winner dominates digits-small", float(dominates), "== 1", dominates)
+    error = _table_error(table, task, report)
+    target(targets, "NAS: latency table median error on searched models", error, "<= 0.20", error <= 0.20)
+    return [report]
+
+
+def _table_error(table: nas.LatencyTable, task: ll.Task, report: ll.Report) -> float:
+    """Time CHECKED candidates spread over the space's predicted latencies; add rows; return the median error."""
+    costs = nas.costs(SPACE, task, table).sort_values("latency_ms").reset_index(drop=True)
+    picks = costs.iloc[np.linspace(0, len(costs) - 1, CHECKED).round().astype(int)].drop_duplicates("name")
+    cands = {n: nas.Candidate(k, d, w, ks) for n, k, d, w, ks in
+             zip(picks.name, picks.kind, picks.depth, picks.width, picks.kernel, strict=True)}
+    models = {n: c.build(task.input_shape, task.num_classes) for n, c in cands.items()}
+    timings = ll.measure.interleaved(models, task.example(1), rounds=3)
+    errors = []
+    for n, predicted in zip(picks.name, picks.latency_ms, strict=True):
+        t = timings[n]
+        errors.append(abs(predicted - t.p50) / t.p50)
+        report.add(f"table check: {n}", "latency_predicted", predicted, "ms", table.method)
+        report.add(f"table check: {n}", "latency_p50", t.p50, "ms", f"{t.method}; best of 3 interleaved rounds",
+                   spread=t.iqr, note=t.note)
+    report.add("table check", "median_abs_error", float(np.median(errors)), "fraction",
+               f"median |predicted - measured| / measured over {len(errors)} candidates spread over the space")
+    return float(np.median(errors))
+
+
+if __name__ == "__main__":
+    rows: list[dict] = []
+    run(rows)
+    for row in rows:
+        print(f"{row['target']:60s} {row['value']:>10.4g}  {row['goal']:>8s}  {'yes' if row['met'] else 'NO'}")

@@ -1,0 +1,52 @@
+"""Benchmark part: adaptive models — one slimmable CNN on digits against separately trained CNNs of each width.
+
+Called by benchmarks/nas.py (``run(targets)``); ``python benchmarks/_bench_adaptive.py`` prints the targets only.
+Latency: every width timed in turns on the same switchable model (``measure.interleaved``, best of 5 rounds), the
+switch included. The span target is taken at batch 64 (a batch of sensor windows or images at once), where compute
+dominates; at batch 1 each layer call's fixed framework cost (tens of microseconds) floors the narrow widths, so the
+span there is smaller (measured here: 3.5x on a fairly quiet machine, 2.3-2.8x with other jobs running) and is
+reported as a row beside the target.
+"""
+
+from __future__ import annotations
+
+from _common import target  # benchmarks/ is on sys.path when nas.py runs
+
+import lightlab as ll
+from lightlab.adaptive import slimmable as sl
+
+SHAPE = (1, 8, 8)
+
+
+def run(targets: list[dict]) -> list[ll.Report]:
+    """Train the slimmable CNN and one fixed-width CNN per width (same epochs, lr, seed); check the three targets."""
+    task = ll.load("digits")
+    cfg = sl.SlimConfig(seed=0)
+    model = sl.slim_cnn(SHAPE, task.num_classes, seed=cfg.seed)
+    sl.train_sandwich(model, task, cfg, progress=False)
+    points = sl.profile(model, task, cfg.widths, batch=1, rounds=5)
+    batch64 = sl.profile(model, task, cfg.widths, batch=64, rounds=5)
+    separate = sl.compare_separate(points, task, cfg)
+    gaps = [separate.value(sl.point_name(w), "accuracy gap to separately trained") for w in cfg.widths]
+    spans = {}
+    for report, b in ((points, 1), (batch64, 64)):
+        latencies = [report.value(sl.point_name(w), f"latency_p50_b{b}") for w in cfg.widths]
+        spans[b] = max(latencies) / min(latencies)
+        report.add("all widths", f"latency span largest/smallest, batch {b}", spans[b], "x",
+                   f"p50 of w={cfg.widths[-1]:g} / p50 of w={cfg.widths[0]:g}, timed in turns")
+    span = spans[64]
+    target(targets, "adaptive: operating points", len(cfg.widths), ">= 3", len(cfg.widths) >= 3)
+    target(targets, "adaptive: latency span largest/smallest (batch 64)", span, ">= 3", span >= 3)
+    worst = max(gaps)
+    target(targets, "adaptive: worst accuracy gap to separately trained model (points)", worst, "<= 2", worst <= 2)
+    return [points, batch64, separate]
+
+
+if __name__ == "__main__":
+    rows: list[dict] = []
+    reports = run(rows)
+    for row in rows:
+        print(row)
+    print(reports[0].table(wide=True).to_string())
+    print(reports[1].table(wide=True).loc[["latency_p50_b64", "latency span largest/smallest, batch 64"]].to_string())
+    print(reports[2].table().to_string())

@@ -178,6 +178,17 @@ def cpu_seconds() -> tuple[float, float]:
     return busy, own.user + own.system
 
 
+def foreign_cores(busy: float, own: float, seconds: float) -> float:
+    """Return the cores other processes used in a window of ``seconds``, from its busy and own CPU-second deltas.
+
+    The kernel counts CPU time in ticks (1/CLK_TCK s) per core, so each delta is uncertain by a tick per core plus
+    one for this process: that much is not load. Without this, one tick in a 1 ms timing window reads as 10 cores.
+    """
+    tick = 1 / (os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100)
+    resolution = ((os.cpu_count() or 1) + 1) * tick
+    return max(0.0, busy - own - resolution) / max(seconds, 1e-9)
+
+
 def _tracked_loop(fn: Callable[[], object], seconds: float, country: str) -> dict:
     """Run fn in a loop for at least `seconds` under one tracker; return joules, seconds, calls, load."""
     with _TRACKER_LOCK:
@@ -195,7 +206,7 @@ def _tracked_loop(fn: Callable[[], object], seconds: float, country: str) -> dic
     data = getattr(tracker, "final_emissions_data", None)
     if data is None:
         raise EnergyUnavailable("CodeCarbon's stop() failed silently (set CODECARBON_LOG_LEVEL=warning)")
-    foreign = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(data.duration, 1e-9)
+    foreign = foreign_cores(busy1 - busy0, own1 - own0, data.duration)
     return {"joules": data.energy_consumed * 3.6e6, "seconds": data.duration, "calls": calls,
             "foreign_cores": foreign}
 

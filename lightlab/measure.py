@@ -21,7 +21,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lightlab import config, metrics
 from lightlab.data import Task, check_inputs
-from lightlab.energy import FOREIGN_LOAD_LIMIT, cpu_seconds, expected_method, measure_energy, method, modelled_energy
+from lightlab.energy import (
+    FOREIGN_LOAD_LIMIT,
+    cpu_seconds,
+    expected_method,
+    foreign_cores,
+    measure_energy,
+    method,
+    modelled_energy,
+)
 from lightlab.report import Report
 
 
@@ -147,7 +155,7 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
         if gc_was_enabled:
             gc.enable()
     busy1, own1 = cpu_seconds()
-    foreign = max(0.0, (busy1 - busy0) - (own1 - own0)) / max(time.perf_counter() - begin, 1e-9)
+    foreign = foreign_cores(busy1 - busy0, own1 - own0, time.perf_counter() - begin)
     return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
 
 

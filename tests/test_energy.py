@@ -282,6 +282,15 @@ def test_foreign_load_is_noted(tmp_path, monkeypatch):
     assert all(r["value"] > 0 for r in rows)
 
 
+def test_foreign_load_ignores_counter_ticks():
+    tick = 1 / os.sysconf("SC_CLK_TCK")
+    # one tick of someone else's CPU time in a 0.4 ms timing window is the counters' resolution, not 25 cores
+    assert energy.foreign_cores(busy=tick, own=0.0, seconds=0.0004) == 0.0
+    # a whole core busy elsewhere for a second is a core, less the resolution
+    assert energy.foreign_cores(busy=2.0, own=1.0, seconds=1.0) == pytest.approx(1.0, abs=0.1)
+    assert energy.foreign_cores(busy=1.0, own=1.0, seconds=1.0) == 0.0
+
+
 def test_import_does_not_load_codecarbon():
     code = "import sys, lightlab.energy; assert 'codecarbon' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

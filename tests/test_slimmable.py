@@ -7,6 +7,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import lightlab as ll
+from lightlab.adaptive import controller as ctl
 from lightlab.adaptive import slimmable as sl
 
 SHAPE = (1, 8, 8)
@@ -83,7 +84,7 @@ def test_profile_measures_every_operating_point(digits, trained):
     assert report.value("w=0.25", "peak_memory") < report.value("w=1", "peak_memory") / 10
     assert all(r["method"] for r in report.rows)
     assert report.value("w=1", "accuracy") == pytest.approx(100 * ll.train.evaluate(sl.set_width_(model, 1.0), digits))
-    assert sl.Controller(report).pick(sl.Budget()) in (0.25, 1.0)
+    assert ctl.Controller(report).pick(ctl.Budget()) in (0.25, 1.0)
     separate = sl.compare_separate(report, digits, sl.SlimConfig(epochs=2))
     assert separate.models() == ["separately trained w=0.25", "w=0.25", "separately trained w=1", "w=1"]
     gap = separate.value("separately trained w=1", "accuracy") - report.value("w=1", "accuracy")
@@ -91,28 +92,28 @@ def test_profile_measures_every_operating_point(digits, trained):
 
 
 def test_controller_picks_the_most_accurate_point_that_fits_every_budget():
-    c = sl.Controller(hand_profile())
-    assert c.pick(sl.Budget()) == 1.0
-    assert c.pick(sl.Budget(latency_ms=0.35)) == 0.75
-    assert c.pick(sl.Budget(latency_ms=0.35, memory_bytes=2e6)) == 0.5
-    assert c.pick(sl.Budget(latency_ms=0.2)) == 0.5  # a limit equal to a point's cost fits
+    c = ctl.Controller(hand_profile())
+    assert c.pick(ctl.Budget()) == 1.0
+    assert c.pick(ctl.Budget(latency_ms=0.35)) == 0.75
+    assert c.pick(ctl.Budget(latency_ms=0.35, memory_bytes=2e6)) == 0.5
+    assert c.pick(ctl.Budget(latency_ms=0.2)) == 0.5  # a limit equal to a point's cost fits
     # battery 20 % allows 40 % of the widest width's 0.8 mJ = 0.32 mJ: w=0.5 (0.2 mJ)
-    assert c.energy_limit(sl.Budget(battery=0.2)) == pytest.approx(0.32e-3)
-    decision = c.decide(sl.Budget(battery=0.2))
+    assert c.energy_limit(ctl.Budget(battery=0.2)) == pytest.approx(0.32e-3)
+    decision = c.decide(ctl.Budget(battery=0.2))
     assert decision.width == 0.5 and decision.accuracy_cost == pytest.approx(1.2)
     assert "battery 20 %: runs at width 0.5" in decision.summary and "-1.2 points" in decision.summary
-    assert c.pick(sl.Budget(battery=0.6)) == 1.0 and c.pick(sl.Budget(energy_j=0.1e-3)) == 0.25
+    assert c.pick(ctl.Budget(battery=0.6)) == 1.0 and c.pick(ctl.Budget(energy_j=0.1e-3)) == 0.25
 
 
 def test_an_impossible_budget_names_the_tightest_feasible_one():
-    c = sl.Controller(hand_profile())
-    with pytest.raises(sl.BudgetError, match=r"latency <= 0.01 ms; the fastest \(w=0.25\) needs 0.1 ms: raise the "
+    c = ctl.Controller(hand_profile())
+    with pytest.raises(ctl.BudgetError, match=r"latency <= 0.01 ms; the fastest \(w=0.25\) needs 0.1 ms: raise the "
                                              r"budget to at least 0.1 ms"):
-        c.pick(sl.Budget(latency_ms=0.01))
-    with pytest.raises(sl.BudgetError, match=r"memory .* at least 3e\+05 bytes"):
-        c.pick(sl.Budget(memory_bytes=1000))
-    with pytest.raises(sl.BudgetError, match="charge the battery to at least 3 %"):
-        c.pick(sl.Budget(battery=0.01))
+        c.pick(ctl.Budget(latency_ms=0.01))
+    with pytest.raises(ctl.BudgetError, match=r"memory .* at least 3e\+05 bytes"):
+        c.pick(ctl.Budget(memory_bytes=1000))
+    with pytest.raises(ctl.BudgetError, match="charge the battery to at least 3 %"):
+        c.pick(ctl.Budget(battery=0.01))
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -121,7 +122,7 @@ def test_an_impossible_budget_names_the_tightest_feasible_one():
     ({"battery": math.nan}, "battery must be"), ({"energy_j": 0}, "energy_j must be")])
 def test_bad_budgets_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        sl.Budget(**kwargs)
+        ctl.Budget(**kwargs)
 
 
 def test_bad_widths_and_models_are_refused(digits):
@@ -133,16 +134,16 @@ def test_bad_widths_and_models_are_refused(digits):
     with pytest.raises(TypeError, match="no SlimConv2d/SlimLinear layers; build it with slim_cnn"):
         sl.set_width_(ll.zoo.cnn(SHAPE, 10), 0.5)
     with pytest.raises(ValueError, match="no latency_p50_b"):
-        sl.Controller(ll.Report())
+        ctl.Controller(ll.Report())
 
 
 def test_explorer_and_simulation_follow_the_controller():
-    explorer = sl.BudgetExplorer(hand_profile())
+    explorer = ctl.BudgetExplorer(hand_profile())
     assert explorer.run().width == 1.0
     explorer.battery.value = 20
     assert explorer.result.width == 0.5 and explorer.summary.value.startswith("battery 20 %: runs at width 0.5")
     explorer.latency.value = explorer.latency.min
     assert explorer.result is None and "raise the budget" in explorer.summary.value
-    decisions, fig = sl.simulate(sl.Controller(hand_profile()), sl.battery_day(busy_latency_ms=0.15))
+    decisions, fig = ctl.simulate(ctl.Controller(hand_profile()), ctl.battery_day(busy_latency_ms=0.15))
     widths = [d.width for d in decisions]
     assert widths[0] == 1.0 and widths[8] == 0.25 and widths[-1] == 0.25 and len(fig.data) == 3

@@ -86,13 +86,13 @@ def _table_error(table: nas.LatencyTable, task: ll.Task, report: ll.Report) -> f
     cands = {n: nas.Candidate(k, d, w, ks) for n, k, d, w, ks in
              zip(picks.name, picks.kind, picks.depth, picks.width, picks.kernel, strict=True)}
     models = {n: c.build(task.input_shape, task.num_classes) for n, c in cands.items()}
-    timings = ll.measure.interleaved(models, task.example(1), rounds=3)
+    timings = ll.measure.interleaved(models, task.example(1), rounds=5)
     errors = []
     for n, predicted in zip(picks.name, picks.latency_ms, strict=True):
         t = timings[n]
         errors.append(abs(predicted - t.p50) / t.p50)
         report.add(f"table check: {n}", "latency_predicted", predicted, "ms", table.method)
-        report.add(f"table check: {n}", "latency_p50", t.p50, "ms", f"{t.method}; best of 3 interleaved rounds",
+        report.add(f"table check: {n}", "latency_p50", t.p50, "ms", f"{t.method}; best of 5 interleaved rounds",
                    spread=t.iqr, note=t.note)
     report.add("table check", "median_abs_error", float(np.median(errors)), "fraction",
                f"median |predicted - measured| / measured over {len(errors)} candidates spread over the space")

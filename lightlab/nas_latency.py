@@ -85,7 +85,7 @@ def _measure(layers: dict[str, tuple[nn.Module, torch.Tensor]], x0: torch.Tensor
     A layer is timed inside a one-layer Sequential, minus the empty Sequential: the difference is what the layer
     adds to a model, without counting the timing loop's own overhead once per layer.
     """
-    rounds = int(rounds if rounds is not None else config.pick(3, 1))
+    rounds = int(rounds if rounds is not None else config.pick(5, 1))
     wrapped = {key: (nn.Sequential(layer), x) for key, (layer, x) in layers.items()}
     wrapped["model call"] = (nn.Sequential(), x0)  # an empty container: the cost of calling any model
     best = dict.fromkeys(wrapped, math.inf)
@@ -99,9 +99,9 @@ def _measure(layers: dict[str, tuple[nn.Module, torch.Tensor]], x0: torch.Tensor
 
 
 @torch.inference_mode()
-def _repeats(layer: nn.Module, x: torch.Tensor, seconds: float = 0.02) -> int:
-    """Return how many timed calls fit in ``seconds`` (20 to 100; 10 to 30 in quick mode): slow layers get fewer."""
+def _repeats(layer: nn.Module, x: torch.Tensor, seconds: float = 0.05) -> int:
+    """Return how many timed calls fit in ``seconds`` (20 to 200; 10 to 30 in quick mode): slow layers get fewer."""
     layer.eval()(x)
     start = time.perf_counter()
     layer(x)
-    return int(np.clip(seconds / max(time.perf_counter() - start, 1e-7), config.pick(20, 10), config.pick(100, 30)))
+    return int(np.clip(seconds / max(time.perf_counter() - start, 1e-7), config.pick(20, 10), config.pick(200, 30)))

@@ -7,8 +7,8 @@ machine; the search (Optuna NSGA-II, durable journal storage) may only train can
 within 10 % of digits-small's (the budget, pruned before training); the winner (best validation accuracy) is
 retrained with digits-small's own schedule and timed side by side with it. "Dominates" = at least as accurate on
 the test split and faster, or as fast and more accurate, where "as fast" means p50 latencies within 10 % of
-digits-small's p50 and "faster" means quicker by more than that and by more than the timing spread (IQR). The table is then checked against
-whole-model timings of candidates spread over the whole space.
+digits-small's p50 and "faster" means quicker by more than that and by more than the timing spread (IQR). The
+table is then checked against whole-model timings of candidates spread over the whole space.
 """
 
 from __future__ import annotations

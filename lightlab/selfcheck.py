@@ -11,7 +11,7 @@ import torch
 # Package versions this release was tested with; widgets render blank when the Jupyter trio drift apart.
 TESTED = {"jupyterlab": "4.6", "ipywidgets": "8.1", "jupyterlab_widgets": "3.0"}
 PACKAGES = ["torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "plotly", "nbformat", "codecarbon",
-            "safetensors", "pandas", "onnxruntime", "torchao", "torch-pruning"]
+            "safetensors", "pandas", "onnxruntime", "torchao", "torch-pruning", "optuna", "distributed"]
 
 
 @dataclass

@@ -28,12 +28,8 @@ def networks(task: ll.Task) -> ll.Report:
     report = ll.Report(environment=ll.measure.environment())
     # One thread: these tiny networks gain little from a second thread, and on a shared machine two threads waiting
     # for each other made training ten times slower.
-    before = ll.config.threads()
-    ll.config.set_threads(1)
-    try:
+    with ll.config.using_threads(1):
         _train_both(task, report)
-    finally:
-        ll.config.set_threads(before)
     return report
 
 

@@ -31,12 +31,8 @@ CHECKED = 16  # candidates timed whole to check the table
 
 def run(targets: list[dict]) -> list[ll.Report]:
     """Search, retrain, compare with digits-small and check the latency table; append target rows."""
-    threads = ll.config.threads()
-    ll.config.set_threads(2)
-    try:
+    with ll.config.using_threads(2):
         return _run(targets)
-    finally:
-        ll.config.set_threads(threads)
 
 
 def _run(targets: list[dict]) -> list[ll.Report]:

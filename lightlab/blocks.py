@@ -157,12 +157,8 @@ def compare(in_ch: int, out_ch: int, size: int, kernel: int = 3, stride: int = 1
     models = {kind: make(kind, in_ch, out_ch, kernel, stride).eval() for kind in kinds}
     x = torch.randn(batch, in_ch, size, size)
     rounds = int(rounds if rounds is not None else config.pick(5, 3))
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with config.using_threads(threads):
         timings = measure.interleaved(models, x, rounds=rounds, repeats=repeats)
-    finally:
-        torch.set_num_threads(before)
     report = Report(environment=measure.environment())
     for kind, model in models.items():
         counted, closed = cost(model, (in_ch, size, size)), formula(kind, in_ch, out_ch, kernel, stride, size)

@@ -6,8 +6,10 @@ repeats, so notebooks finish in CI and on Binder within minutes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +55,16 @@ def set_threads(n: int | None = None) -> int:
 def threads() -> int:
     """Return the number of threads PyTorch uses now."""
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def using_threads(n: int) -> Iterator[int]:
+    """Run the block with ``n`` PyTorch threads (yielded), then restore the previous number."""
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield n
+    finally:
+        torch.set_num_threads(before)

@@ -8,7 +8,6 @@ measured once on this machine (``lightlab/nas_latency.py``) predicts it from per
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from dataclasses import asdict, dataclass
@@ -214,7 +213,7 @@ def search(task: Task, space: Space = Space(), budget: Budget = Budget(), cfg: S
         if not budget.allows(latency, params) or any(t.user_attrs["name"] == str(cand) for t in _complete(study)):
             raise optuna.TrialPruned()
         model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
-        with threads(cfg.train_threads):
+        with config.using_threads(cfg.train_threads):
             history = train.fit(model, task, epochs=epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
         bar.update()
         return history.best_val_score, float(latency), float(params)
@@ -257,21 +256,10 @@ def retrain(cand: Candidate, task: Task, epochs: int | None = None, lr: float = 
             train_threads: int = 1, progress: bool = True) -> nn.Module:
     """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly)."""
     model = cand.build(task.input_shape, task.num_classes, seed=seed)
-    with threads(train_threads):
+    with config.using_threads(train_threads):
         train.fit(model, task, epochs=int(epochs or config.pick(60, 15)), lr=lr, patience=10, seed=seed,
                   progress=progress)
     return model
-
-
-@contextlib.contextmanager
-def threads(n: int):
-    """Run the block with ``n`` PyTorch threads, then restore the previous count."""
-    before = config.threads()
-    config.set_threads(n)
-    try:
-        yield n
-    finally:
-        config.set_threads(before)
 
 
 def compare(models: dict[str, nn.Module], task: Task, table: LatencyTable, rounds: int | None = None,

@@ -13,7 +13,7 @@ import torch
 from IPython.display import clear_output, display
 from torch import nn
 
-from lightlab import energy, measure, plots
+from lightlab import config, energy, measure, plots
 from lightlab.data import Task
 from lightlab.report import Report
 
@@ -67,13 +67,10 @@ class BenchExplorer(Explorer):
 
     def run(self) -> Report:
         """Measure every model with the current settings, redraw the chart and return the Report."""
-        b, before = self.batch.value, torch.get_num_threads()
-        torch.set_num_threads(self.threads.value)
-        try:
+        b = self.batch.value
+        with config.using_threads(self.threads.value):
             report = measure.measure(self.models, self.task, batch_sizes=(b,), energy=self.energy.value,
                                      country=self.country.value)
-        finally:
-            torch.set_num_threads(before)
         for name in self.models:
             if not self.energy.value:
                 joules = report.value(name, "energy_modelled_per_inference")

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from lightlab import config
@@ -24,3 +25,15 @@ def test_set_threads_roundtrip():
     finally:
         config.set_threads(before)
     assert config.threads() == before
+
+
+def test_using_threads_restores_the_count_even_after_an_error():
+    before = config.threads()
+    with config.using_threads(1) as n:
+        assert n == 1 and config.threads() == 1
+    assert config.threads() == before
+    with pytest.raises(RuntimeError, match="boom"), config.using_threads(1):
+        raise RuntimeError("boom")
+    assert config.threads() == before
+    with pytest.raises(ValueError, match="threads must be >= 1, got 0"), config.using_threads(0):
+        pass

@@ -8,16 +8,16 @@ named in the method of the numbers it produces.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from lightlab import measure
+from lightlab.config import using_threads
 from lightlab.lidar.world import (
     DECEL,
     FORWARD,
@@ -88,17 +88,6 @@ def latency_samples(latency_ms: Latency) -> np.ndarray:
     return samples
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` PyTorch threads, then restore the previous number."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def time_models(models: dict[str, torch.nn.Module], example: torch.Tensor, repeats: int | None = None,
                 threads: int = 1) -> dict[str, Timing]:
     """Return each model's measured batch-1 latency (``ll.measure.latency``) on ``threads`` threads.
@@ -106,7 +95,7 @@ def time_models(models: dict[str, torch.nn.Module], example: torch.Tensor, repea
     One thread by default: a microcontroller has one core, and on a busy shared machine two threads wait for each
     other, which measures the machine's load rather than the model.
     """
-    with torch_threads(threads):
+    with using_threads(threads):
         return {name: measure.latency(model, example[:1], repeats=repeats) for name, model in models.items()}
 
 
@@ -147,7 +136,7 @@ def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: 
     next_scan, frames, dropped, missed, bumps, stops, touching, distance, stale = 0.0, 0, 0, 0, 0, 0, False, 0.0, []
     path = np.zeros((round(config.duration_s / dt), 5))
     # Batch-1 answers gain nothing from a second thread, and on a busy machine two threads wait for each other.
-    with torch_threads(1):
+    with using_threads(1):
         for k in range(len(path)):
             t, before = k * dt, action
             answer, action, scanned_at = _deliver(answer, action, scanned_at, t)

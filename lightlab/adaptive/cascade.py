@@ -141,8 +141,8 @@ def _fingerprint(model: nn.Module) -> float:
 
 
 @torch.inference_mode()
-def _probabilities(model: nn.Module, task: Task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    parts = [(model(x).softmax(dim=-1), y) for x, y in task.loader(split, batch_size=256, shuffle=False)]
+def _logits(model: nn.Module, task: Task, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    parts = [(model(x), y) for x, y in task.loader(split, batch_size=256, shuffle=False)]
     return torch.cat([p for p, _ in parts]), torch.cat([y for _, y in parts])
 
 
@@ -156,12 +156,13 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
     example = task.example(1, split)
     for name, model in (("small", small), ("large", large)):
         measure._check_fits(name, model, example, task)
-    p_small, y = _probabilities(small.eval(), task, split)
-    p_large, _ = _probabilities(large.eval(), task, split)
+    small_logits, y = _logits(small.eval(), task, split)
+    large_logits, _ = _logits(large.eval(), task, split)
     timings = measure.interleaved({"edge": small, "cloud": large}, example, rounds=int(config.pick(3, 2)))
     notes = [t.note for t in timings.values() if t.note]
-    result = Outcomes(task.name, split, confidence=p_small.max(dim=1).values.numpy(),
-                      small_correct=(p_small.argmax(1) == y).numpy(), large_correct=(p_large.argmax(1) == y).numpy(),
+    result = Outcomes(task.name, split, confidence=confidence(small_logits).numpy(),
+                      small_correct=(small_logits.argmax(1) == y).numpy(),
+                      large_correct=(large_logits.argmax(1) == y).numpy(),
                       payload_bytes=example[0].numel() * example.element_size(),
                       edge_ms=timings["edge"].p50, cloud_ms=timings["cloud"].p50,
                       edge_j=modelled_energy(small, example)["value"], large_j=modelled_energy(large, example)["value"],

@@ -10,7 +10,7 @@ reported as a row beside the target.
 
 from __future__ import annotations
 
-from _common import target  # benchmarks/ is on sys.path when nas.py runs
+from _common import print_targets, target  # benchmarks/ is on sys.path when nas.py runs
 
 import lightlab as ll
 from lightlab.adaptive import slimmable as sl
@@ -45,8 +45,7 @@ def run(targets: list[dict]) -> list[ll.Report]:
 if __name__ == "__main__":
     rows: list[dict] = []
     reports = run(rows)
-    for row in rows:
-        print(row)
+    print_targets(rows)
     print(reports[0].table(wide=True).to_string())
     print(reports[1].table(wide=True).loc[["latency_p50_b64", "latency span largest/smallest, batch 64"]].to_string())
     print(reports[2].table().to_string())

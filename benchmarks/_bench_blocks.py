@@ -6,7 +6,7 @@ Called by benchmarks/nas.py; ``python benchmarks/_bench_blocks.py`` prints the t
 
 from __future__ import annotations
 
-from _common import target  # benchmarks/ is on sys.path when run as a script
+from _common import print_targets, target  # benchmarks/ is on sys.path when run as a script
 
 import lightlab as ll
 
@@ -67,5 +67,4 @@ def run(targets: list[dict]) -> list[ll.Report]:
 if __name__ == "__main__":
     rows: list[dict] = []
     run(rows)
-    for row in rows:
-        print(row)
+    print_targets(rows)

@@ -8,7 +8,7 @@ combined with the 4G LTE preset, an assumption named in every row.
 
 from __future__ import annotations
 
-from _common import target  # benchmarks/ is on sys.path when benchmarks/nas.py runs
+from _common import print_targets, target  # benchmarks/ is on sys.path when benchmarks/nas.py runs
 
 import lightlab as ll
 from lightlab.adaptive import cascade
@@ -47,5 +47,4 @@ def run(targets: list[dict]) -> list[ll.Report]:
 if __name__ == "__main__":
     found: list[dict] = []
     run(found)
-    for t in found:
-        print(f"{t['target']}: {t['value']:.4g} (goal {t['goal']}) {'met' if t['met'] else 'NOT MET'}")
+    print_targets(found)

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import target  # benchmarks/ is on sys.path when run as a script
+from _common import print_targets, target  # benchmarks/ is on sys.path when run as a script
 
 import lightlab as ll
 from lightlab import nas
@@ -98,5 +98,4 @@ def _table_error(table: nas.LatencyTable, task: ll.Task, report: ll.Report) -> f
 if __name__ == "__main__":
     rows: list[dict] = []
     run(rows)
-    for row in rows:
-        print(f"{row['target']:60s} {row['value']:>10.4g}  {row['goal']:>8s}  {'yes' if row['met'] else 'NO'}")
+    print_targets(rows)

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from _common import target  # benchmarks/ is on sys.path when run as a script
+from _common import print_targets, target  # benchmarks/ is on sys.path when run as a script
 
 import lightlab as ll
 
@@ -95,5 +95,4 @@ if __name__ == "__main__":
     found: list[dict] = []
     for rep in run(found):
         print(rep.table().to_string())
-    for t in found:
-        print(t)
+    print_targets(found)

@@ -15,12 +15,17 @@ def target(targets: list[dict], name: str, value: float, goal: str, met: bool) -
     targets.append({"target": name, "value": round(float(value), 4), "goal": goal, "met": bool(met)})
 
 
-def finish(name: str, targets: list[dict], reports: list[ll.Report]) -> int:
-    """Print the targets table, write results/NAME.json and return 0 when every target is met, else 1."""
+def print_targets(targets: list[dict]) -> None:
+    """Print the targets as a table: target, value, goal, met."""
     width = max(len(t["target"]) for t in targets)
     print(f"{'target':{width}s}  {'value':>9s}  {'goal':>8s}  met")
     for t in targets:
         print(f"{t['target']:{width}s}  {t['value']:>9.4g}  {t['goal']:>8s}  {'yes' if t['met'] else 'NO'}")
+
+
+def finish(name: str, targets: list[dict], reports: list[ll.Report]) -> int:
+    """Print the targets table, write results/NAME.json and return 0 when every target is met, else 1."""
+    print_targets(targets)
     rows = [row for report in reports for row in report.to_dict()["rows"]]
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"

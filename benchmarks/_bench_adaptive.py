@@ -32,8 +32,13 @@ def run(targets: list[dict]) -> list[ll.Report]:
     for report, b in ((points, 1), (batch64, 64)):
         latencies = [report.value(sl.point_name(w), f"latency_p50_b{b}") for w in cfg.widths]
         spans[b] = max(latencies) / min(latencies)
-        report.add("all widths", f"latency span largest/smallest, batch {b}", spans[b], "x",
-                   f"p50 of w={cfg.widths[-1]:g} / p50 of w={cfg.widths[0]:g}, timed in turns")
+        report.add(
+            "all widths",
+            f"latency span largest/smallest, batch {b}",
+            spans[b],
+            "x",
+            f"p50 of w={cfg.widths[-1]:g} / p50 of w={cfg.widths[0]:g}, timed in turns",
+        )
     span = spans[64]
     target(targets, "adaptive: operating points", len(cfg.widths), ">= 3", len(cfg.widths) >= 3)
     target(targets, "adaptive: latency span largest/smallest (batch 64)", span, ">= 3", span >= 3)

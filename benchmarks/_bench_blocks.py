@@ -18,9 +18,11 @@ EFFICIENT = ("inverted", (16, 32, 64))  # MobileNetV2-style: thin blocks, 4x exp
 def formula_mismatches() -> int:
     """Return how many (kind, shape) cases have counted params or MACs different from blocks.formula."""
     cases = [(16, 16, 3, 1, 8), (16, 32, 5, 2, 9), (64, 128, 3, 1, 32)]
-    return sum(ll.blocks.cost(ll.blocks.make(kind, i, o, k, s), (i, size, size))
-               != ll.blocks.formula(kind, i, o, k, s, size)
-               for kind in ll.blocks.KINDS for i, o, k, s, size in cases)
+    return sum(
+        ll.blocks.cost(ll.blocks.make(kind, i, o, k, s), (i, size, size)) != ll.blocks.formula(kind, i, o, k, s, size)
+        for kind in ll.blocks.KINDS
+        for i, o, k, s, size in cases
+    )
 
 
 def networks(task: ll.Task) -> ll.Report:
@@ -41,9 +43,14 @@ def _train_both(task: ll.Task, report: ll.Report) -> None:
             ll.train.fit(model, task, epochs=30, lr=1e-2, patience=10, seed=seed, progress=False)
             accuracies.append(100 * ll.train.evaluate(model, task))
         report.add(name, "params", ll.measure.count_params(model), "count", f"{kind} blocks, widths {widths}")
-        report.add(name, "accuracy", sum(accuracies) / len(accuracies), "%",
-                   f"test split of {task.name!r}, mean over seeds {list(SEEDS)}",
-                   note="per seed: " + ", ".join(f"{a:.1f}" for a in accuracies))
+        report.add(
+            name,
+            "accuracy",
+            sum(accuracies) / len(accuracies),
+            "%",
+            f"test split of {task.name!r}, mean over seeds {list(SEEDS)}",
+            note="per seed: " + ", ".join(f"{a:.1f}" for a in accuracies),
+        )
 
 
 def run(targets: list[dict]) -> list[ll.Report]:

@@ -30,16 +30,32 @@ def run(targets: list[dict]) -> list[ll.Report]:
         gap = report.value("cloud only (large)", "accuracy") - report.value(chosen, "accuracy")
         share = report.value(chosen, "offload_share") / 100
         speed = report.ratio("latency_mean", chosen, "cloud only (large)")
-        target(targets, f"cascade ({name}): accuracy gap to the large model at the best threshold (points)", gap,
-               f"<= {MAX_GAP_POINTS}", gap <= MAX_GAP_POINTS)
-        target(targets, f"cascade ({name}): share of inputs sent to the cloud", share, f"<= {MAX_OFFLOAD:.2f}",
-               share <= MAX_OFFLOAD)
-        target(targets, f"cascade ({name}): mean latency / cloud-only latency (4G LTE, modelled)", speed, "< 1",
-               speed < 1)
+        target(
+            targets,
+            f"cascade ({name}): accuracy gap to the large model at the best threshold (points)",
+            gap,
+            f"<= {MAX_GAP_POINTS}",
+            gap <= MAX_GAP_POINTS,
+        )
+        target(
+            targets,
+            f"cascade ({name}): share of inputs sent to the cloud",
+            share,
+            f"<= {MAX_OFFLOAD:.2f}",
+            share <= MAX_OFFLOAD,
+        )
+        target(
+            targets, f"cascade ({name}): mean latency / cloud-only latency (4G LTE, modelled)", speed, "< 1", speed < 1
+        )
         for row in report.rows:
             row["model"] = f"{name}: {row['model']}"
-        report.add(f"{name}: {chosen}", "threshold", threshold, "probability",
-                   f"best validation accuracy with <= {MAX_OFFLOAD:.0%} offloaded (least offload on ties)")
+        report.add(
+            f"{name}: {chosen}",
+            "threshold",
+            threshold,
+            "probability",
+            f"best validation accuracy with <= {MAX_OFFLOAD:.0%} offloaded (least offload on ties)",
+        )
         reports.append(report)
     return reports
 

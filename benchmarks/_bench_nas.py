@@ -23,8 +23,9 @@ from _common import print_targets, target  # benchmarks/ is on sys.path when run
 import lightlab as ll
 from lightlab import nas
 
-SPACE = nas.Space(kinds=("mlp", "conv", "dwsep", "inverted"), depths=(0, 1, 2),
-                  widths=(16, 32, 64, 128, 256), kernels=(3,))
+SPACE = nas.Space(
+    kinds=("mlp", "conv", "dwsep", "inverted"), depths=(0, 1, 2), widths=(16, 32, 64, 128, 256), kernels=(3,)
+)
 TOLERANCE = 0.10  # the latency budget over digits-small's prediction, and the "as fast" resolution
 CHECKED = 16  # candidates timed whole to check the table
 
@@ -52,23 +53,38 @@ def _run(targets: list[dict]) -> list[ll.Report]:
 
     name = f"NAS winner ({winner})"
     report = nas.compare({name: model, "digits-small": small}, task, table, rounds=7)
-    report.add(name, "val_accuracy_in_search", 100 * result.trials.set_index("name").val_accuracy[str(winner)], "%",
-               f"validation split after {result.trials.shape[0]} trained candidates' brief training")
+    report.add(
+        name,
+        "val_accuracy_in_search",
+        100 * result.trials.set_index("name").val_accuracy[str(winner)],
+        "%",
+        f"validation split after {result.trials.shape[0]} trained candidates' brief training",
+    )
     costs = nas.costs(SPACE, task, table)
     fits = int((costs.latency_ms <= budget.latency_ms).sum())
-    report.add("search", "trained_candidates", len(result.trials), "count",
-               f"Optuna NSGA-II; {fits} of the space's {len(costs)} candidates fit the budget (predicted latency <= "
-               f"{budget.latency_ms:.4f} ms, digits-small + 10 %), the rest were pruned before training")
+    report.add(
+        "search",
+        "trained_candidates",
+        len(result.trials),
+        "count",
+        f"Optuna NSGA-II; {fits} of the space's {len(costs)} candidates fit the budget (predicted latency <= "
+        f"{budget.latency_ms:.4f} ms, digits-small + 10 %), the rest were pruned before training",
+    )
     report.add("search", "wall_time", seconds, "s", "latency table + search + retraining the winner, wall clock")
     report.add("search", "latency_table_time", lut_s, "s", f"wall clock, {len(table.entries)} layer entries")
     report.add("search", "search_time", search_s, "s", "wall clock, Optuna search incl. training (1 thread)")
     target(targets, "NAS wall time (s)", seconds, "<= 300", seconds <= 300)
     dominates = nas.dominates(report, name, "digits-small", TOLERANCE)
     resolution = nas.resolution(report, name, "digits-small", TOLERANCE)
-    report.add(name, "dominates_digits_small", float(dominates), "1/0",
-               f"test accuracy {report.value(name, 'accuracy'):.2f} vs {report.value('digits-small', 'accuracy'):.2f}"
-               f" %, p50 {report.value(name, 'latency_p50'):.4f} vs {report.value('digits-small', 'latency_p50'):.4f}"
-               f" ms (as fast = within {resolution:.4f} ms)")
+    report.add(
+        name,
+        "dominates_digits_small",
+        float(dominates),
+        "1/0",
+        f"test accuracy {report.value(name, 'accuracy'):.2f} vs {report.value('digits-small', 'accuracy'):.2f}"
+        f" %, p50 {report.value(name, 'latency_p50'):.4f} vs {report.value('digits-small', 'latency_p50'):.4f}"
+        f" ms (as fast = within {resolution:.4f} ms)",
+    )
     target(targets, "NAS: winner dominates digits-small", float(dominates), "== 1", dominates)
     error = _table_error(table, task, report)
     target(targets, "NAS: latency table median error on searched models", error, "<= 0.20", error <= 0.20)
@@ -79,8 +95,10 @@ def _table_error(table: nas.LatencyTable, task: ll.Task, report: ll.Report) -> f
     """Time CHECKED candidates spread over the space's predicted latencies; add rows; return the median error."""
     costs = nas.costs(SPACE, task, table).sort_values("latency_ms").reset_index(drop=True)
     picks = costs.iloc[np.linspace(0, len(costs) - 1, CHECKED).round().astype(int)].drop_duplicates("name")
-    cands = {n: nas.Candidate(k, d, w, ks) for n, k, d, w, ks in
-             zip(picks.name, picks.kind, picks.depth, picks.width, picks.kernel, strict=True)}
+    cands = {
+        n: nas.Candidate(k, d, w, ks)
+        for n, k, d, w, ks in zip(picks.name, picks.kind, picks.depth, picks.width, picks.kernel, strict=True)
+    }
     models = {n: c.build(task.input_shape, task.num_classes) for n, c in cands.items()}
     timings = ll.measure.interleaved(models, task.example(1), rounds=5)
     errors = []
@@ -88,10 +106,22 @@ def _table_error(table: nas.LatencyTable, task: ll.Task, report: ll.Report) -> f
         t = timings[n]
         errors.append(abs(predicted - t.p50) / t.p50)
         report.add(f"table check: {n}", "latency_predicted", predicted, "ms", table.method)
-        report.add(f"table check: {n}", "latency_p50", t.p50, "ms", f"{t.method}; best of 5 interleaved rounds",
-                   spread=t.iqr, note=t.note)
-    report.add("table check", "median_abs_error", float(np.median(errors)), "fraction",
-               f"median |predicted - measured| / measured over {len(errors)} candidates spread over the space")
+        report.add(
+            f"table check: {n}",
+            "latency_p50",
+            t.p50,
+            "ms",
+            f"{t.method}; best of 5 interleaved rounds",
+            spread=t.iqr,
+            note=t.note,
+        )
+    report.add(
+        "table check",
+        "median_abs_error",
+        float(np.median(errors)),
+        "fraction",
+        f"median |predicted - measured| / measured over {len(errors)} candidates spread over the space",
+    )
     return float(np.median(errors))
 
 

@@ -28,8 +28,10 @@ TRIALS = [{"task": "digits", "model": "digits-small", "seed": seed} for seed in 
 
 def _kill_when_half_done(path: Path, workers: int) -> float:
     """Run the sweep in a child process, SIGKILL it once half the trials are in ``path``, return the seconds."""
-    script = (f"import lightlab as ll\nll.sweep.run(ll.sweep.train_trial, {TRIALS!r}, {str(path)!r}, "
-              f"workers={workers}, progress=False)\n")
+    script = (
+        f"import lightlab as ll\nll.sweep.run(ll.sweep.train_trial, {TRIALS!r}, {str(path)!r}, "
+        f"workers={workers}, progress=False)\n"
+    )
     start = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
@@ -71,23 +73,40 @@ def run(targets: list[dict]) -> list[ll.Report]:
         redone = sum(counts[r["id"]] - 1 for r in before) + (len(before) - resumed.skipped)
 
         start = time.perf_counter()
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-                Client(cluster) as client:
+        with (
+            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+            Client(cluster) as client,
+        ):
             dask = ll.sweep.run(ll.sweep.train_trial, TRIALS, on_dask, executor=client, progress=False)
         dask_s = time.perf_counter() - start
 
     method = "lightlab.sweep.run, records read back from the JSON-lines file"
-    report.add("local processes (killed)", "trials_recorded_before_kill", len(before), "trials",
-               "child process SIGKILLed once half the trials were in the file")
+    report.add(
+        "local processes (killed)",
+        "trials_recorded_before_kill",
+        len(before),
+        "trials",
+        "child process SIGKILLed once half the trials were in the file",
+    )
     report.add("local processes (killed)", "seconds_until_kill", killed_after, "s", "wall clock (time.perf_counter)")
     _rows(report, "local processes (resumed)", resumed, resume_s, method)
     _rows(report, "Dask LocalCluster (2 workers)", dask, dask_s, method + "; seconds include starting the cluster")
     same = {r["id"]: r.get("result") for r in resumed.records} == {r["id"]: r.get("result") for r in dask.records}
-    target(targets, "sweep: trials recorded exactly once after SIGKILL + resume", once / len(TRIALS), "== 1",
-           once == len(TRIALS) and len(after) == len(TRIALS))
+    target(
+        targets,
+        "sweep: trials recorded exactly once after SIGKILL + resume",
+        once / len(TRIALS),
+        "== 1",
+        once == len(TRIALS) and len(after) == len(TRIALS),
+    )
     target(targets, "sweep: trials redone after resume", redone, "== 0", redone == 0)
-    target(targets, "sweep: Dask LocalCluster (2 workers) results == local processes", float(same), "== 1",
-           same and dask.count("ok") == len(TRIALS))
+    target(
+        targets,
+        "sweep: Dask LocalCluster (2 workers) results == local processes",
+        float(same),
+        "== 1",
+        same and dask.count("ok") == len(TRIALS),
+    )
     return [report]
 
 

@@ -29,7 +29,8 @@ def finish(name: str, targets: list[dict], reports: list[ll.Report]) -> int:
     rows = [row for report in reports for row in report.to_dict()["rows"]]
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{name}.json"
-    out.write_text(json.dumps({"targets": targets, "rows": rows, "environment": ll.measure.environment()},
-                              indent=2, default=str))
+    out.write_text(
+        json.dumps({"targets": targets, "rows": rows, "environment": ll.measure.environment()}, indent=2, default=str)
+    )
     print(f"wrote {out}")
     return 0 if all(t["met"] for t in targets) else 1

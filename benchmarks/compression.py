@@ -44,27 +44,36 @@ def int8_targets(targets: list[dict], report: ll.Report, kind: str, min_speedup:
     size = report.ratio("size", int8, fp32)
     target(targets, f"{kind}: int8 file size / FP32", size, "<= 0.26", size <= 0.26)
     speed = report.ratio(metric, fp32, int8)
-    target(targets, f"{kind}: int8 speed-up vs PyTorch FP32 (batch {batch})", speed, f">= {min_speedup}",
-           speed >= min_speedup)
+    target(
+        targets,
+        f"{kind}: int8 speed-up vs PyTorch FP32 (batch {batch})",
+        speed,
+        f">= {min_speedup}",
+        speed >= min_speedup,
+    )
     if "accuracy" in {r["metric"] for r in report.rows}:
         drop = report.value(fp32, "accuracy") - report.value(int8, "accuracy")
         target(targets, f"{kind}: int8 accuracy drop (points)", drop, "<= 0.5", drop <= 0.5)
     references = [m for m in report.models() if m.startswith(("torchao", "reference"))]
     best = min(report.value(m, metric) for m in references)
     share = best / report.value(int8, metric)
-    target(targets, f"{kind}: lightlab int8 speed / best of torchao, raw ONNX Runtime", share, ">= 0.95",
-           share >= 0.95)
+    target(targets, f"{kind}: lightlab int8 speed / best of torchao, raw ONNX Runtime", share, ">= 0.95", share >= 0.95)
 
 
-def int8_benchmark(targets: list[dict], model: nn.Module, data, kind: str, min_speedup: float,
-                   batch: int = 64) -> ll.Report:
+def int8_benchmark(
+    targets: list[dict], model: nn.Module, data, kind: str, min_speedup: float, batch: int = 64
+) -> ll.Report:
     """Measure torch FP32, lightlab's ONNX Runtime int8, raw ORT and torchao (eager and compiled) side by side."""
     cfg = ll.quantize.QuantConfig(backend="onnxruntime", calibration=data)
     lightlab_int8 = ll.quantize.quantize(model, cfg)
-    models = {"torch fp32": model.eval(), f"onnxruntime int8 ({lightlab_int8.precision})": lightlab_int8,
-              "reference: raw onnxruntime session": RawSession(lightlab_int8),
-              "torchao int8 compiled": ll.quantize.quantize(model, ll.quantize.QuantConfig(
-                  backend="torchao", compile=True, skip_unsupported=True))}
+    models = {
+        "torch fp32": model.eval(),
+        f"onnxruntime int8 ({lightlab_int8.precision})": lightlab_int8,
+        "reference: raw onnxruntime session": RawSession(lightlab_int8),
+        "torchao int8 compiled": ll.quantize.quantize(
+            model, ll.quantize.QuantConfig(backend="torchao", compile=True, skip_unsupported=True)
+        ),
+    }
     report = ll.quantize.benchmark(models, data, batch=batch, rounds=3)
     int8_targets(targets, report, kind, min_speedup, batch)
     return report
@@ -95,24 +104,27 @@ def deep_compression_benchmark(targets: list[dict], task: ll.Task, large: nn.Mod
         ratio = fp32 / result.size
     target(targets, "deep compression: FP32 safetensors file / compressed file", ratio, ">= 25", ratio >= 25)
     drop = 100 * (ll.train.evaluate(large, task) - ll.train.evaluate(restored, task))
-    target(targets, "deep compression: accuracy drop of the model loaded from the file (points)", drop, "<= 1",
-           drop <= 1)
+    target(
+        targets, "deep compression: accuracy drop of the model loaded from the file (points)", drop, "<= 1", drop <= 1
+    )
     return result.report
 
 
 def distillation_benchmark(targets: list[dict], task: ll.Task, teacher: nn.Module) -> ll.Report:
     """KD with 10 % of the labels (soft targets on every image) against the same student without KD, 3 seeds."""
     # The notebook's student: MLP 64-128-10, 9,610 parameters (1/117 of the teacher).
-    report = ll.distill.compare(teacher, lambda seed: ll.zoo.mlp(64, 10, (128,), seed=seed), task, seeds=(0, 1, 2),
-                                label_fraction=0.1)
+    report = ll.distill.compare(
+        teacher, lambda seed: ll.zoo.mlp(64, 10, (128,), seed=seed), task, seeds=(0, 1, 2), label_fraction=0.1
+    )
     setting = ll.distill.setting(0.1)
     share = report.ratio("params", "student", "teacher")
     target(targets, "distillation: student params / teacher params", share, "<= 0.1", share <= 0.1)
     kept = report.ratio(f"accuracy, {setting}", "student, KD", "teacher")
     target(targets, f"distillation ({setting}): student accuracy / teacher accuracy", kept, ">= 0.97", kept >= 0.97)
     gain = report.value("student, KD", f"KD gain, {setting}")
-    target(targets, f"distillation ({setting}): KD gain over no KD, mean of 3 seeds (points)", gain, ">= 0.5",
-           gain >= 0.5)
+    target(
+        targets, f"distillation ({setting}): KD gain over no KD, mean of 3 seeds (points)", gain, ">= 0.5", gain >= 0.5
+    )
     return report
 
 
@@ -123,8 +135,13 @@ def main() -> int:
     linear_heavy = ll.zoo.mlp(1024, 10, (4096, 4096)).eval()
     reports = [
         int8_benchmark(targets, large, task, "digits CNN", 3.0),
-        int8_benchmark(targets, linear_heavy, torch.rand(64, 1024, generator=torch.Generator().manual_seed(0)),
-                       "MLP 1024-4096-4096-10", 4.0),
+        int8_benchmark(
+            targets,
+            linear_heavy,
+            torch.rand(64, 1024, generator=torch.Generator().manual_seed(0)),
+            "MLP 1024-4096-4096-10",
+            4.0,
+        ),
         pruning_benchmark(targets, task, large),
         deep_compression_benchmark(targets, task, large),
         distillation_benchmark(targets, task, large),
@@ -132,6 +149,7 @@ def main() -> int:
     minutes = (time.perf_counter() - start) / 60
     target(targets, "benchmark wall time (minutes)", minutes, "<= 15", minutes <= 15)
     return finish("compression", targets, reports)
+
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -48,11 +48,11 @@ def kws_int8_benchmark(targets: list[dict]) -> ll.Report:
     int8 = ll.quantize.quantize(small, ll.quantize.QuantConfig(backend="onnxruntime", calibration=task))
     report = ll.measure.measure({"spoken_digits-small int8": int8}, task, batch_sizes=(1,))
     size = report.value("spoken_digits-small int8", "size")  # the .onnx file's bytes
-    target(targets, "spoken_digits: small int8 file (KB, budget 256 KB)", size / 1024, "<= 256",
-           size <= KWS_FLASH_BYTES)
+    target(
+        targets, "spoken_digits: small int8 file (KB, budget 256 KB)", size / 1024, "<= 256", size <= KWS_FLASH_BYTES
+    )
     accuracy = report.value("spoken_digits-small int8", "accuracy")
-    target(targets, "spoken_digits: small int8 accuracy on held-out recordings (%)", accuracy, ">= 85",
-           accuracy >= 85)
+    target(targets, "spoken_digits: small int8 accuracy on held-out recordings (%)", accuracy, ">= 85", accuracy >= 85)
     return report
 
 

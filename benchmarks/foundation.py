@@ -23,8 +23,13 @@ def run_bench(*flags: str) -> tuple[float, dict]:
     """Run `lightlab bench` in a fresh process; return its wall time and its bench.json."""
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "lightlab.cli", "bench", "--out", out, *flags], check=True,
-                       cwd=out, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "lightlab.cli", "bench", "--out", out, *flags],
+            check=True,
+            cwd=out,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         seconds = time.perf_counter() - start
         return seconds, json.loads((Path(out) / "bench.json").read_text())
 
@@ -44,12 +49,25 @@ def main() -> int:
     same = all(value(again, m, "accuracy") == value(quick, m, "accuracy") for m in (large, small))
     gap = abs(value(full, large, "accuracy") - value(full, small, "accuracy"))
     targets = [
-        {"target": "lightlab bench --quick wall time (s)", "value": round(quick_s, 1), "goal": "<= 20",
-         "met": quick_s <= 20},
-        {"target": "lightlab bench (default) wall time (s)", "value": round(full_s, 1), "goal": "<= 60",
-         "met": full_s <= 60},
-        {"target": "small/large energy per inference", "value": round(energy_ratio, 5),
-         "goal": "<= 0.1", "met": energy_ratio <= 0.1, "method": method},
+        {
+            "target": "lightlab bench --quick wall time (s)",
+            "value": round(quick_s, 1),
+            "goal": "<= 20",
+            "met": quick_s <= 20,
+        },
+        {
+            "target": "lightlab bench (default) wall time (s)",
+            "value": round(full_s, 1),
+            "goal": "<= 60",
+            "met": full_s <= 60,
+        },
+        {
+            "target": "small/large energy per inference",
+            "value": round(energy_ratio, 5),
+            "goal": "<= 0.1",
+            "met": energy_ratio <= 0.1,
+            "method": method,
+        },
         {"target": "accuracy gap large vs small (points)", "value": round(gap, 2), "goal": "<= 2", "met": gap <= 2},
         {"target": "same seed, same accuracies (two runs)", "value": same, "goal": "True", "met": same},
     ]
@@ -59,8 +77,9 @@ def main() -> int:
         print(f"{t['target']:{width}s}  {t['value']!s:>10s}  {t['goal']:>8s}  {'yes' if t['met'] else 'NO'}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "foundation.json"
-    path.write_text(json.dumps({"targets": targets, "rows": full["rows"], "environment": full["environment"]},
-                               indent=2))
+    path.write_text(
+        json.dumps({"targets": targets, "rows": full["rows"], "environment": full["environment"]}, indent=2)
+    )
     print(f"energy method: {method}\nwrote {path}")
     return 0 if all(t["met"] for t in targets) else 1
 

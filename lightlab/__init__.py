@@ -11,8 +11,22 @@ from lightlab.selfcheck import doctor  # noqa: E402
 
 # Technique and domain modules pull in heavier libraries (Torch-Pruning, ONNX Runtime, torchao, scikit-learn):
 # import them on first use.
-_LAZY = {"prune", "quantize", "int8", "distill", "compress", "metrics", "ecg", "lidar", "anomaly", "budget",
-         "blocks", "nas", "adaptive", "sweep"}
+_LAZY = {
+    "prune",
+    "quantize",
+    "int8",
+    "distill",
+    "compress",
+    "metrics",
+    "ecg",
+    "lidar",
+    "anomaly",
+    "budget",
+    "blocks",
+    "nas",
+    "adaptive",
+    "sweep",
+}
 
 
 def __getattr__(name: str):
@@ -21,5 +35,20 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'lightlab' has no attribute {name!r}")
 
 
-__all__ = ["Report", "Task", "checks", "config", "data", "doctor", "energy", "load", "measure", "plots",
-           "train", "widgets", "zoo", "__version__", *sorted(_LAZY)]
+__all__ = [
+    "Report",
+    "Task",
+    "checks",
+    "config",
+    "data",
+    "doctor",
+    "energy",
+    "load",
+    "measure",
+    "plots",
+    "train",
+    "widgets",
+    "zoo",
+    "__version__",
+    *sorted(_LAZY),
+]

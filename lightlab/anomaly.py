@@ -31,8 +31,12 @@ SECONDS_PER_DAY = 86_400
 ASSUMED_READINGS_PER_SECOND = 1.0
 # Assumed typical network round trips (ms), not measured here: a wired plant LAN, a cloud region reached
 # over fibre, over 4G cellular, and over a geostationary satellite link (36,000 km up and down, twice).
-ASSUMED_RTT_MS = {"gateway on the plant LAN": 0.5, "cloud, wired internet": 30.0, "cloud, 4G cellular": 70.0,
-                  "cloud, GEO satellite": 600.0}
+ASSUMED_RTT_MS = {
+    "gateway on the plant LAN": 0.5,
+    "cloud, wired internet": 30.0,
+    "cloud, 4G cellular": 70.0,
+    "cloud, GEO satellite": 600.0,
+}
 FIT_ON = ("all", "normal")
 
 
@@ -50,11 +54,14 @@ class ForestConfig:
         if self.fit_on not in FIT_ON:
             raise ValueError(f"unknown fit_on {self.fit_on!r}; valid: {', '.join(map(repr, FIT_ON))}")
         if self.n_estimators < 1 or self.max_samples < 2:
-            raise ValueError(f"need n_estimators >= 1 and max_samples >= 2, got {self.n_estimators} and "
-                             f"{self.max_samples}")
+            raise ValueError(
+                f"need n_estimators >= 1 and max_samples >= 2, got {self.n_estimators} and {self.max_samples}"
+            )
         if self.contamination is not None and not 0 < self.contamination <= 0.5:
-            raise ValueError(f"contamination is the expected share of anomalies, in (0, 0.5]; got "
-                             f"{self.contamination} (pass None to use the training split's share)")
+            raise ValueError(
+                f"contamination is the expected share of anomalies, in (0, 0.5]; got "
+                f"{self.contamination} (pass None to use the training split's share)"
+            )
 
 
 class ForestDetector(nn.Module):
@@ -86,21 +93,32 @@ def isolation_forest(task: Task, config: ForestConfig | None = None) -> ForestDe
     share = float((y == positive).mean())
     contamination = config.contamination if config.contamination is not None else share
     rows = x if config.fit_on == "all" else x[y != positive]
-    forest = IsolationForest(n_estimators=config.n_estimators, max_samples=min(config.max_samples, len(rows)),
-                             contamination=contamination, random_state=config.seed).fit(rows)
-    rows_used = f"without labels on all {len(rows):,} training rows" if config.fit_on == "all" else \
-        f"on the {len(rows):,} normal training rows (labels used only to pick them)"
-    method = (f"IsolationForest, {config.n_estimators} trees of {forest.max_samples_} rows, fitted {rows_used}; "
-              f"contamination {contamination:.4f}"
-              + (" (the training split's anomaly share)" if config.contamination is None else ""))
+    forest = IsolationForest(
+        n_estimators=config.n_estimators,
+        max_samples=min(config.max_samples, len(rows)),
+        contamination=contamination,
+        random_state=config.seed,
+    ).fit(rows)
+    rows_used = (
+        f"without labels on all {len(rows):,} training rows"
+        if config.fit_on == "all"
+        else f"on the {len(rows):,} normal training rows (labels used only to pick them)"
+    )
+    method = (
+        f"IsolationForest, {config.n_estimators} trees of {forest.max_samples_} rows, fitted {rows_used}; "
+        f"contamination {contamination:.4f}"
+        + (" (the training split's anomaly share)" if config.contamination is None else "")
+    )
     return ForestDetector(forest, method).eval()
 
 
 def _positive(task: Task) -> int:
     """Return the index of the class a detector must catch."""
     if task.positive is None or task.num_classes != 2:
-        raise ValueError(f"task {task.name!r} is not a two-class detection task with a positive class "
-                         f"(Task.positive={task.positive!r}, {task.num_classes} classes): anomaly scores need one")
+        raise ValueError(
+            f"task {task.name!r} is not a two-class detection task with a positive class "
+            f"(Task.positive={task.positive!r}, {task.num_classes} classes): anomaly scores need one"
+        )
     return task.classes.index(task.positive)
 
 
@@ -120,29 +138,43 @@ def anomaly_scores(model: nn.Module, task: Task, split: str = "test") -> tuple[n
 def alarm_rates(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.0) -> dict[str, float]:
     """Return sensitivity, specificity, precision, balanced accuracy and counts when alarming at score > threshold."""
     cm = metrics.confusion(labels, scores > threshold, 2)
-    return {**metrics.binary(cm, 1), "balanced_accuracy": metrics.balanced_accuracy(cm),
-            "alarms": int(cm[:, 1].sum()), "false_alarms": int(cm[0, 1]), "missed": int(cm[1, 0]),
-            "normal_share": float(cm[0].sum() / cm.sum())}
+    return {
+        **metrics.binary(cm, 1),
+        "balanced_accuracy": metrics.balanced_accuracy(cm),
+        "alarms": int(cm[:, 1].sum()),
+        "false_alarms": int(cm[0, 1]),
+        "missed": int(cm[1, 0]),
+        "normal_share": float(cm[0].sum() / cm.sum()),
+    }
 
 
-def false_alarms_per_day(specificity: float, readings_per_second: float = ASSUMED_READINGS_PER_SECOND,
-                         normal_share: float = 1.0) -> float:
+def false_alarms_per_day(
+    specificity: float, readings_per_second: float = ASSUMED_READINGS_PER_SECOND, normal_share: float = 1.0
+) -> float:
     """Return expected false alarms a day: normal readings a day x the share of them wrongly flagged."""
     return (1 - specificity) * normal_share * readings_per_second * SECONDS_PER_DAY
 
 
-def per_day(rates: dict[str, float], readings_per_second: float = ASSUMED_READINGS_PER_SECOND,
-            cost_false_alarm: float = 0.0, cost_missed: float = 0.0) -> dict[str, float]:
+def per_day(
+    rates: dict[str, float],
+    readings_per_second: float = ASSUMED_READINGS_PER_SECOND,
+    cost_false_alarm: float = 0.0,
+    cost_missed: float = 0.0,
+) -> dict[str, float]:
     """Return false alarms, missed anomalous readings and their cost a day, at the split's anomaly share."""
     readings = readings_per_second * SECONDS_PER_DAY
     false = false_alarms_per_day(rates["specificity"], readings_per_second, rates["normal_share"])
     missed = (1 - rates["sensitivity"]) * (1 - rates["normal_share"]) * readings
-    return {"false_alarms_per_day": false, "missed_per_day": missed,
-            "cost_per_day": false * cost_false_alarm + missed * cost_missed}
+    return {
+        "false_alarms_per_day": false,
+        "missed_per_day": missed,
+        "cost_per_day": false * cost_false_alarm + missed * cost_missed,
+    }
 
 
-def compare(models: dict[str, nn.Module], task: Task, energy_estimate: bool = False,
-            repeats: int | None = None) -> Report:
+def compare(
+    models: dict[str, nn.Module], task: Task, energy_estimate: bool = False, repeats: int | None = None
+) -> Report:
     """Return a Report: balanced accuracy, sensitivity, specificity, precision, size and batch-1 latency per model.
 
     Networks also get modelled energy (MACs and memory traffic); a forest has no MACs, so compare all models'
@@ -161,8 +193,13 @@ def compare(models: dict[str, nn.Module], task: Task, energy_estimate: bool = Fa
         else:
             report.add(name, "params", count_params(model), "count", "sum of parameter elements")
             report.rows.append(energy.modelled_energy(model, one, name=name))
-        report.add(name, "size", serialized_size(model), "bytes", "torch.save(state_dict) bytes"
-                   + (" (the pickled forest)" if isinstance(model, ForestDetector) else ""))
+        report.add(
+            name,
+            "size",
+            serialized_size(model),
+            "bytes",
+            "torch.save(state_dict) bytes" + (" (the pickled forest)" if isinstance(model, ForestDetector) else ""),
+        )
         t = latency(model, one, repeats=repeats)
         report.add(name, "latency_p50_b1", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
     if energy_estimate:
@@ -176,14 +213,25 @@ def response_times(inference_ms: dict[str, float], rtt_ms: dict[str, float] | No
     report = Report(environment=environment())
     for place, rtt in rtt_ms.items():
         for model, ms in inference_ms.items():
-            report.add(f"{model} @ {place}", "response_ms", rtt + ms, "ms",
-                       f"assumed round trip {rtt:g} ms (typical figure, not measured) + measured p50 inference "
-                       f"{ms:.3f} ms on this CPU")
+            report.add(
+                f"{model} @ {place}",
+                "response_ms",
+                rtt + ms,
+                "ms",
+                f"assumed round trip {rtt:g} ms (typical figure, not measured) + measured p50 inference "
+                f"{ms:.3f} ms on this CPU",
+            )
     return report
 
 
-def threshold_curve(labels: np.ndarray, scores: np.ndarray, readings_per_second: float = ASSUMED_READINGS_PER_SECOND,
-                    cost_false_alarm: float = 0.0, cost_missed: float = 0.0, points: int = 201) -> dict:
+def threshold_curve(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    readings_per_second: float = ASSUMED_READINGS_PER_SECOND,
+    cost_false_alarm: float = 0.0,
+    cost_missed: float = 0.0,
+    points: int = 201,
+) -> dict:
     """Return {"threshold": array, and one array per rate and per-day figure} over the scores' useful range."""
     low, high = np.percentile(scores, [0.5, 99.5])
     curve: dict[str, list] = {"threshold": list(np.linspace(low, high, points))}
@@ -203,10 +251,10 @@ class AlarmExplorer(Explorer):
         self.scores = {name: anomaly_scores(model, task, split) for name, model in models.items()}
         self.model = w.Dropdown(options=list(models), description="model")
         self.threshold = w.FloatSlider(description="threshold", continuous_update=False, readout_format=".3g")
-        self.rate = w.FloatLogSlider(value=ASSUMED_READINGS_PER_SECOND, min=-2, max=2, description="readings/s",
-                                     continuous_update=False)
-        self.cost_false = w.FloatLogSlider(value=50, min=0, max=4, description="€ false alarm",
-                                           continuous_update=False)
+        self.rate = w.FloatLogSlider(
+            value=ASSUMED_READINGS_PER_SECOND, min=-2, max=2, description="readings/s", continuous_update=False
+        )
+        self.cost_false = w.FloatLogSlider(value=50, min=0, max=4, description="€ false alarm", continuous_update=False)
         self.cost_missed = w.FloatLogSlider(value=5000, min=1, max=6, description="€ missed", continuous_update=False)
         self.summary, self.output = w.HTML(), w.Output()
         self.result: dict | None = None
@@ -216,9 +264,15 @@ class AlarmExplorer(Explorer):
         for control in (self.threshold, self.rate, self.cost_false, self.cost_missed):
             control.observe(lambda _change: None if self._moving else self.run(), names="value")
         note = w.HTML("<i>readings/s and both costs are assumptions about a site, not measurements</i>")
-        self.widget = w.VBox([w.HBox([self.model, self.threshold]), w.HBox([self.rate, self.cost_false,
-                                                                            self.cost_missed]),
-                              note, self.summary, self.output])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.model, self.threshold]),
+                w.HBox([self.rate, self.cost_false, self.cost_missed]),
+                note,
+                self.summary,
+                self.output,
+            ]
+        )
 
     def _fit_slider(self) -> None:
         """Set the threshold slider to the chosen model's score range, at its own decision (0)."""
@@ -242,18 +296,25 @@ class AlarmExplorer(Explorer):
         self.runs += 1
         self.redraw(self.figure(threshold_curve(labels, scores, *args)))
         r = self.result
-        self.summary.value = (f"<b>{self.model.value}</b> at threshold {r['threshold']:.3g} ({self.split} split): "
-                              f"catches {r['sensitivity']:.2%} of anomalous readings, leaves {r['specificity']:.3%} "
-                              f"of normal ones alone → {r['false_alarms_per_day']:,.0f} false alarms and "
-                              f"{r['missed_per_day']:,.0f} missed anomalous readings a day at {self.rate.value:.3g} "
-                              f"reading(s) a second (assumed); cost €{r['cost_per_day']:,.0f} a day (assumed prices)")
+        self.summary.value = (
+            f"<b>{self.model.value}</b> at threshold {r['threshold']:.3g} ({self.split} split): "
+            f"catches {r['sensitivity']:.2%} of anomalous readings, leaves {r['specificity']:.3%} "
+            f"of normal ones alone → {r['false_alarms_per_day']:,.0f} false alarms and "
+            f"{r['missed_per_day']:,.0f} missed anomalous readings a day at {self.rate.value:.3g} "
+            f"reading(s) a second (assumed); cost €{r['cost_per_day']:,.0f} a day (assumed prices)"
+        )
         return self.result
 
     def figure(self, curve: dict) -> go.Figure:
         """Return rates (top) and per-day counts and cost (bottom, log) against the threshold, current one marked."""
         fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-        for key, row in (("sensitivity", 1), ("specificity", 1), ("false_alarms_per_day", 2),
-                         ("missed_per_day", 2), ("cost_per_day", 2)):
+        for key, row in (
+            ("sensitivity", 1),
+            ("specificity", 1),
+            ("false_alarms_per_day", 2),
+            ("missed_per_day", 2),
+            ("cost_per_day", 2),
+        ):
             # A log axis cannot show zero: plot zeros as gaps.
             y = 100 * curve[key] if row == 1 else np.where(curve[key] > 0, curve[key], np.nan)
             fig.add_scatter(x=curve["threshold"], y=y, name=key.replace("_", " "), row=row, col=1)

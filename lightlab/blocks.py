@@ -21,8 +21,9 @@ def _check(in_ch: int, out_ch: int, kernel: int, stride: int) -> None:
     if in_ch < 1 or out_ch < 1:
         raise ValueError(f"channels must be >= 1, got in_ch={in_ch}, out_ch={out_ch}")
     if kernel < 1 or kernel % 2 == 0:
-        raise ValueError(f"kernel must be odd and >= 1 (so that padding kernel//2 keeps the size), got {kernel}; "
-                         f"use 1, 3, 5 or 7")
+        raise ValueError(
+            f"kernel must be odd and >= 1 (so that padding kernel//2 keeps the size), got {kernel}; use 1, 3, 5 or 7"
+        )
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}; 1 keeps the size, 2 halves it")
 
@@ -30,8 +31,9 @@ def _check(in_ch: int, out_ch: int, kernel: int, stride: int) -> None:
 def standard_conv(in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
     """Return Conv2d-BatchNorm2d-ReLU: every output channel looks at every input channel (k*k*Cin*Cout weights)."""
     _check(in_ch, out_ch, kernel, stride)
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False),
-                         nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True)
+    )
 
 
 class DepthwiseSeparable(nn.Module):
@@ -41,8 +43,11 @@ class DepthwiseSeparable(nn.Module):
         super().__init__()
         _check(in_ch, out_ch, kernel, stride)
         # groups=in_ch: each channel is filtered on its own, k*k*Cin weights instead of k*k*Cin*Cout.
-        self.depthwise = nn.Sequential(nn.Conv2d(in_ch, in_ch, kernel, stride, kernel // 2, groups=in_ch, bias=False),
-                                       nn.BatchNorm2d(in_ch), nn.ReLU(inplace=True))
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(in_ch, in_ch, kernel, stride, kernel // 2, groups=in_ch, bias=False),
+            nn.BatchNorm2d(in_ch),
+            nn.ReLU(inplace=True),
+        )
         self.pointwise = standard_conv(in_ch, out_ch, kernel=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -73,10 +78,14 @@ class InvertedResidual(nn.Module):
         if expand < 1:
             raise ValueError(f"expand must be >= 1, got {expand}; MobileNetV2 uses 6")
         hidden = in_ch * expand
-        self.expand = nn.Sequential(nn.Conv2d(in_ch, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
-                                    nn.ReLU6(inplace=True))
-        self.depthwise = nn.Sequential(nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden,
-                                                 bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True))
+        self.expand = nn.Sequential(
+            nn.Conv2d(in_ch, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)
+        )
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(hidden, hidden, kernel, stride, kernel // 2, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+        )
         self.se = SqueezeExcite(hidden) if se else nn.Identity()
         # Linear bottleneck: no ReLU after the projection, which would destroy information in few channels.
         self.project = nn.Sequential(nn.Conv2d(hidden, out_ch, 1, bias=False), nn.BatchNorm2d(out_ch))
@@ -98,8 +107,9 @@ def make(kind: str, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1) -
     raise ValueError(f"unknown block kind {kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def formula(kind: str, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, size: int = 8,
-            expand: int = 4) -> dict[str, int]:
+def formula(
+    kind: str, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1, size: int = 8, expand: int = 4
+) -> dict[str, int]:
     """Return the closed-form {params, macs} of ``make(kind, ...)`` on a ``size`` x ``size`` input (batch 1).
 
     Params count conv weights plus 2 per BatchNorm channel (scale and shift); MACs count convs and SE's Linears
@@ -112,8 +122,10 @@ def formula(kind: str, in_ch: int, out_ch: int, kernel: int = 3, stride: int = 1
     if kind == "conv":
         return {"params": k2 * in_ch * out_ch + 2 * out_ch, "macs": k2 * in_ch * out_ch * pixels}
     if kind == "dwsep":
-        return {"params": k2 * in_ch + 2 * in_ch + in_ch * out_ch + 2 * out_ch,
-                "macs": (k2 * in_ch + in_ch * out_ch) * pixels}
+        return {
+            "params": k2 * in_ch + 2 * in_ch + in_ch * out_ch + 2 * out_ch,
+            "macs": (k2 * in_ch + in_ch * out_ch) * pixels,
+        }
     hidden = in_ch * expand
     params = in_ch * hidden + 2 * hidden + k2 * hidden + 2 * hidden + hidden * out_ch + 2 * out_ch
     macs = in_ch * hidden * size * size + (k2 * hidden + hidden * out_ch) * pixels
@@ -141,9 +153,19 @@ def cost(block: nn.Module, in_shape: tuple[int, int, int]) -> dict[str, int]:
     return {"params": measure.count_params(block), "macs": macs}
 
 
-def compare(in_ch: int, out_ch: int, size: int, kernel: int = 3, stride: int = 1, kinds: tuple[str, ...] = KINDS,
-            batch: int = 1, threads: int = 1, rounds: int | None = None, repeats: int | None = None,
-            seed: int = 0) -> Report:
+def compare(
+    in_ch: int,
+    out_ch: int,
+    size: int,
+    kernel: int = 3,
+    stride: int = 1,
+    kinds: tuple[str, ...] = KINDS,
+    batch: int = 1,
+    threads: int = 1,
+    rounds: int | None = None,
+    repeats: int | None = None,
+    seed: int = 0,
+) -> Report:
     """Return a Report of every block kind on a [batch, in_ch, size, size] input: counted and closed-form params
     and MACs, p50 latency (``measure.interleaved`` on ``threads`` threads), and each one's ratio to the conv.
 
@@ -167,17 +189,35 @@ def compare(in_ch: int, out_ch: int, size: int, kernel: int = 3, stride: int = 1
         report.add(kind, "macs", counted["macs"], "MACs", "torch FlopCounterMode / 2, batch 1")
         report.add(kind, "macs_formula", closed["macs"], "MACs", f"closed form, blocks.formula({kind!r})")
         t = timings[kind]
-        report.add(kind, "latency_p50", t.p50, "ms", f"{t.method}; best of {rounds} interleaved rounds",
-                   spread=t.iqr, note=t.note)
+        report.add(
+            kind,
+            "latency_p50",
+            t.p50,
+            "ms",
+            f"{t.method}; best of {rounds} interleaved rounds",
+            spread=t.iqr,
+            note=t.note,
+        )
     for kind in kinds:
         for metric in ("params", "macs", "latency_p50"):
-            report.add(kind, f"{metric}_vs_conv", report.ratio(metric, kind, "conv"), "x",
-                       f"{metric} / the standard conv's {metric}")
+            report.add(
+                kind,
+                f"{metric}_vs_conv",
+                report.ratio(metric, kind, "conv"),
+                "x",
+                f"{metric} / the standard conv's {metric}",
+            )
     return report
 
 
-def network(in_shape: tuple[int, int, int], classes: int, kind: str, widths: tuple[int, ...] = (32, 64, 128),
-            kernel: int = 3, seed: int = 0) -> nn.Sequential:
+def network(
+    in_shape: tuple[int, int, int],
+    classes: int,
+    kind: str,
+    widths: tuple[int, ...] = (32, 64, 128),
+    kernel: int = 3,
+    seed: int = 0,
+) -> nn.Sequential:
     """Return a seeded CNN: a standard conv stem, one ``kind`` block per width (stride 2 while the image is at
     least 4 pixels wide), global average pooling and a Linear head."""
     if len(in_shape) != 3 or min(in_shape) < 1:
@@ -214,8 +254,9 @@ class BlockExplorer(Explorer):
         self.result: Report | None = None
         for control in (self.kind, self.width, self.kernel, self.size):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.kind, self.width]), w.HBox([self.kernel, self.size]), self.summary,
-                              self.output])
+        self.widget = w.VBox(
+            [w.HBox([self.kind, self.width]), w.HBox([self.kernel, self.size]), self.summary, self.output]
+        )
 
     def run(self) -> Report:
         """Measure the chosen block against the standard conv (in = out = width channels), redraw, return the Report."""
@@ -223,8 +264,10 @@ class BlockExplorer(Explorer):
         report = compare(width, width, self.size.value, self.kernel.value, kinds=(kind,), rounds=2)
         self.result = report
         self.redraw(plots.report_bars(report, ["params", "macs", "latency_p50"]))
-        self.summary.value = (f"{kind} vs conv, {width} channels, {self.kernel.value}x{self.kernel.value} kernel, "
-                              f"{self.size.value}x{self.size.value} input: "
-                              f"{report.value(kind, 'macs_vs_conv'):.2f}x the MACs, "
-                              f"{report.value(kind, 'latency_p50_vs_conv'):.2f}x the latency")
+        self.summary.value = (
+            f"{kind} vs conv, {width} channels, {self.kernel.value}x{self.kernel.value} kernel, "
+            f"{self.size.value}x{self.size.value} input: "
+            f"{report.value(kind, 'macs_vs_conv'):.2f}x the MACs, "
+            f"{report.value(kind, 'latency_p50_vs_conv'):.2f}x the latency"
+        )
         return report

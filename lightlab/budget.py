@@ -48,27 +48,57 @@ class Device:
 
     def __post_init__(self) -> None:
         if self.ram <= 0 or self.flash <= 0:
-            raise ValueError(f"device {self.name!r} needs ram and flash in bytes, both > 0; got ram={self.ram}, "
-                             f"flash={self.flash} (e.g. ram=256 * budget.KB, flash=budget.MB)")
+            raise ValueError(
+                f"device {self.name!r} needs ram and flash in bytes, both > 0; got ram={self.ram}, "
+                f"flash={self.flash} (e.g. ram=256 * budget.KB, flash=budget.MB)"
+            )
 
 
 # Vendors' published figures for one well-known device of each class (whole device: nothing reserved for the OS).
-DEVICES = {d.name: d for d in [
-    Device("Arduino Uno (ATmega328P)", 2 * KB, 32 * KB, False,
-           "Microchip ATmega328P datasheet: 8-bit AVR, 16 MHz, 2 KB SRAM, 32 KB flash"),
-    Device("MCU (nRF52840)", 256 * KB, 1 * MB, False,
-           "Nordic nRF52840 product specification: Cortex-M4F, 64 MHz, 256 KB RAM, 1 MB flash "
-           "(the chip of the Arduino Nano 33 BLE Sense used in TinyML courses)"),
-    Device("MCU (STM32L4R5)", 640 * KB, 2 * MB, False,
-           "ST STM32L4R5ZI datasheet: Cortex-M4F, 120 MHz, 640 KB SRAM, 2 MB flash "
-           "(its Nucleo board is the MLPerf Tiny reference platform)"),
-    Device("smartwatch (Galaxy Watch4)", int(1.5 * GB), 16 * GB, True,
-           "Samsung Galaxy Watch4 (2021): Exynos W920, 2x Cortex-A55 1.18 GHz, 1.5 GB RAM, 16 GB storage, "
-           "shared with Wear OS and the other apps"),
-    Device("phone (Pixel 8)", 8 * GB, 128 * GB, True,
-           "Google Pixel 8 (2023): Tensor G3, 8 GB RAM, 128 GB storage (base model), shared with Android and "
-           "the other apps"),
-]}
+DEVICES = {
+    d.name: d
+    for d in [
+        Device(
+            "Arduino Uno (ATmega328P)",
+            2 * KB,
+            32 * KB,
+            False,
+            "Microchip ATmega328P datasheet: 8-bit AVR, 16 MHz, 2 KB SRAM, 32 KB flash",
+        ),
+        Device(
+            "MCU (nRF52840)",
+            256 * KB,
+            1 * MB,
+            False,
+            "Nordic nRF52840 product specification: Cortex-M4F, 64 MHz, 256 KB RAM, 1 MB flash "
+            "(the chip of the Arduino Nano 33 BLE Sense used in TinyML courses)",
+        ),
+        Device(
+            "MCU (STM32L4R5)",
+            640 * KB,
+            2 * MB,
+            False,
+            "ST STM32L4R5ZI datasheet: Cortex-M4F, 120 MHz, 640 KB SRAM, 2 MB flash "
+            "(its Nucleo board is the MLPerf Tiny reference platform)",
+        ),
+        Device(
+            "smartwatch (Galaxy Watch4)",
+            int(1.5 * GB),
+            16 * GB,
+            True,
+            "Samsung Galaxy Watch4 (2021): Exynos W920, 2x Cortex-A55 1.18 GHz, 1.5 GB RAM, 16 GB storage, "
+            "shared with Wear OS and the other apps",
+        ),
+        Device(
+            "phone (Pixel 8)",
+            8 * GB,
+            128 * GB,
+            True,
+            "Google Pixel 8 (2023): Tensor G3, 8 GB RAM, 128 GB storage (base model), shared with Android and "
+            "the other apps",
+        ),
+    ]
+}
 
 
 def lookup(device: str | Device) -> Device:
@@ -76,8 +106,9 @@ def lookup(device: str | Device) -> Device:
     if isinstance(device, Device):
         return device
     if device not in DEVICES:
-        raise ValueError(f"unknown device {device!r}; known devices: {', '.join(DEVICES)} "
-                         "(or pass your own lightlab.budget.Device)")
+        raise ValueError(
+            f"unknown device {device!r}; known devices: {', '.join(DEVICES)} (or pass your own lightlab.budget.Device)"
+        )
     return DEVICES[device]
 
 
@@ -159,8 +190,10 @@ class Fit:
     def message(self) -> str:
         """Return one sentence: it fits, or what does not fit and by how much."""
         parts = []
-        for what, used, have in (("flash", self.flash_used, self.device.flash), ("RAM", self.ram_used,
-                                                                                  self.device.ram)):
+        for what, used, have in (
+            ("flash", self.flash_used, self.device.flash),
+            ("RAM", self.ram_used, self.device.ram),
+        ):
             verdict = f"over by {format_bytes(used - have)}" if used > have else f"{100 * used / have:.2g} % used"
             parts.append(f"{what} {format_bytes(used)} of {format_bytes(have)} ({verdict})")
         head = "fits" if self.ok else "does NOT fit"
@@ -169,10 +202,13 @@ class Fit:
     def report(self) -> Report:
         """Return the needs and the budgets as Report rows (bytes), each with its method."""
         label, source = f"{self.model} on {self.device.name}", f"device budget: {self.device.source}"
-        return (Report().add(label, "flash_used", self.flash_used, "bytes", self.flash_method)
-                .add(label, "flash_available", self.device.flash, "bytes", source)
-                .add(label, "ram_used", self.ram_used, "bytes", self.ram_method)
-                .add(label, "ram_available", self.device.ram, "bytes", source))
+        return (
+            Report()
+            .add(label, "flash_used", self.flash_used, "bytes", self.flash_method)
+            .add(label, "flash_available", self.device.flash, "bytes", source)
+            .add(label, "ram_used", self.ram_used, "bytes", self.ram_method)
+            .add(label, "ram_available", self.device.ram, "bytes", source)
+        )
 
 
 def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: str | None = None) -> Fit:
@@ -182,14 +218,18 @@ def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: st
         with torch.inference_mode():
             model.eval()(example[:1])
     except Exception as err:  # PyTorch raises RuntimeError, ONNX Runtime exception types of its own
-        raise ValueError(f"the model does not accept inputs of shape {list(example.shape[1:])} "
-                         f"(batch first): pass an example batch of its task. (It said: {err})") from err
+        raise ValueError(
+            f"the model does not accept inputs of shape {list(example.shape[1:])} "
+            f"(batch first): pass an example batch of its task. (It said: {err})"
+        ) from err
     flash, how = file_size(model)
     precision = getattr(model, "precision", "fp32")
     ram = activation_bytes(model, example)
     walk = "operators of the .onnx graph" if isinstance(model, OnnxModel) else "PyTorch modules (forward hooks)"
-    ram_method = (f"estimate: largest input+output of one layer at batch 1 over the {walk}, each value at its "
-                  "stored size (float32 4 bytes, int8 1 byte)")
+    ram_method = (
+        f"estimate: largest input+output of one layer at batch 1 over the {walk}, each value at its "
+        "stored size (float32 4 bytes, int8 1 byte)"
+    )
     if target.weights_in_ram:
         ram, ram_method = ram + flash, ram_method + " + the weights file, loaded into RAM"
     return Fit(name or type(model).__name__, target, precision, flash, ram, how, ram_method)
@@ -202,11 +242,22 @@ def plot_fits(results: list[Fit]) -> go.Figure:
     for what, used, have in (("flash", "flash_used", "flash"), ("RAM", "ram_used", "ram")):
         shares = [100 * getattr(f, used) / getattr(f.device, have) for f in results]
         text = [f"{format_bytes(getattr(f, used))} of {format_bytes(getattr(f.device, have))}" for f in results]
-        fig.add_bar(x=labels, y=shares, name=what, text=text, textposition="outside",
-                    marker_pattern_shape=["" if s <= 100 else "x" for s in shares])
+        fig.add_bar(
+            x=labels,
+            y=shares,
+            name=what,
+            text=text,
+            textposition="outside",
+            marker_pattern_shape=["" if s <= 100 else "x" for s in shares],
+        )
     fig.add_hline(y=100, line_dash="dash", annotation_text="budget (100 %)")
-    fig.update_layout(barmode="group", yaxis_type="log", yaxis_title="% of the device's budget", height=420,
-                      title="Above the dashed line: does not fit (hatched bars)")
+    fig.update_layout(
+        barmode="group",
+        yaxis_type="log",
+        yaxis_title="% of the device's budget",
+        height=420,
+        title="Above the dashed line: does not fit (hatched bars)",
+    )
     return fig
 
 
@@ -235,8 +286,13 @@ def survey(models: dict[str, nn.Module], task: Task, device: str | Device, energ
 class DevicePicker(Explorer):
     """Pick a device, a model and a precision: fits or not, with flash and RAM bars (int8 = ONNX Runtime static)."""
 
-    def __init__(self, models: dict[str, nn.Module], task: Task, device: str = "MCU (nRF52840)",
-                 int8: dict[str, nn.Module] | None = None):
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        task: Task,
+        device: str = "MCU (nRF52840)",
+        int8: dict[str, nn.Module] | None = None,
+    ):
         self.models, self.task = models, task
         self.device = w.Dropdown(options=list(DEVICES), value=lookup(device).name, description="device")
         self.model = w.Dropdown(options=list(models), description="model")

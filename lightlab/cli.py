@@ -19,30 +19,39 @@ def _out_dir(path: str) -> Path:
 
 def summary(report, large: str, small: str, country: str, metric: str = "accuracy") -> list[str]:
     """Return the essay's four reasons for small models, answered with this report's numbers."""
+
     def ratio(name: str) -> float:
         return report.value(large, name) / report.value(small, name)
 
-    lines = [f"{metric.replace('_', ' ').capitalize()}: {large} {report.value(large, metric):.1f} %, {small} "
-             f"{report.value(small, metric):.1f} %",
-             f"1. Speed: {small} answers {ratio('latency_p50_b1'):.0f}x faster at batch 1 "
-             f"({report.value(small, 'latency_p50_b1'):.3f} vs {report.value(large, 'latency_p50_b1'):.3f} ms)"]
+    lines = [
+        f"{metric.replace('_', ' ').capitalize()}: {large} {report.value(large, metric):.1f} %, {small} "
+        f"{report.value(small, metric):.1f} %",
+        f"1. Speed: {small} answers {ratio('latency_p50_b1'):.0f}x faster at batch 1 "
+        f"({report.value(small, 'latency_p50_b1'):.3f} vs {report.value(large, 'latency_p50_b1'):.3f} ms)",
+    ]
     energy = [r for r in report.rows if r["metric"] == "energy_per_inference" and r["model"] == small]
     if energy and energy[0]["value"] == energy[0]["value"]:
         co2 = report.value(small, "co2e_per_inference") * 1e6
-        lines.append(f"2. Energy: {ratio('energy_per_inference'):.0f}x less per inference "
-                     f"({energy[0]['method']}); a million inferences emit {co2:.3g} g CO2e in {country}")
+        lines.append(
+            f"2. Energy: {ratio('energy_per_inference'):.0f}x less per inference "
+            f"({energy[0]['method']}); a million inferences emit {co2:.3g} g CO2e in {country}"
+        )
     elif energy:
         lines.append(f"2. Energy: {energy[0]['method']}")
-    lines += [f"3. Edge fit: {report.value(small, 'size') / 1e3:.1f} kB vs {report.value(large, 'size') / 1e3:.0f} kB"
-              f" on disk ({ratio('size'):.0f}x smaller), peak memory "
-              f"{report.value(small, 'peak_memory') / 1e3:.1f} vs {report.value(large, 'peak_memory') / 1e3:.0f} kB",
-              f"4. Cost: {report.value(small, 'compute_s_per_million'):.2f} vs "
-              f"{report.value(large, 'compute_s_per_million'):.1f} CPU-seconds per million inferences"]
+    lines += [
+        f"3. Edge fit: {report.value(small, 'size') / 1e3:.1f} kB vs {report.value(large, 'size') / 1e3:.0f} kB"
+        f" on disk ({ratio('size'):.0f}x smaller), peak memory "
+        f"{report.value(small, 'peak_memory') / 1e3:.1f} vs {report.value(large, 'peak_memory') / 1e3:.0f} kB",
+        f"4. Cost: {report.value(small, 'compute_s_per_million'):.2f} vs "
+        f"{report.value(large, 'compute_s_per_million'):.1f} CPU-seconds per million inferences",
+    ]
     disturbed = [f"{r['model']}/{r['metric']}" for r in report.rows if "disturbed" in (r.get("note") or "")]
     if disturbed:
-        lines.append(f"Warning: other processes loaded the CPU during {len(disturbed)} measurements "
-                     f"({', '.join(disturbed[:4])}{', ...' if len(disturbed) > 4 else ''}); see the note column "
-                     f"of bench.csv and rerun on a quiet machine before quoting these numbers")
+        lines.append(
+            f"Warning: other processes loaded the CPU during {len(disturbed)} measurements "
+            f"({', '.join(disturbed[:4])}{', ...' if len(disturbed) > 4 else ''}); see the note column "
+            f"of bench.csv and rerun on a quiet machine before quoting these numbers"
+        )
     return lines
 
 
@@ -70,8 +79,9 @@ def bench(args: argparse.Namespace) -> int:
     report.to_json(out / "bench.json")
     figures = [report.plot(), plots.tradeoff(report)]
     report.to_html(out / "report.html", title=f"lightlab bench: {args.task}", figures=figures)
-    print(f"\nwrote {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'report.html'} "
-          f"in {report.environment['seconds']} s")
+    print(
+        f"\nwrote {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'report.html'} in {report.environment['seconds']} s"
+    )
     return 0
 
 
@@ -88,13 +98,17 @@ def train(args: argparse.Namespace) -> int:
     model, history = zoo.train_from_scratch(name, data.load(args.task))
     path = Path(args.out) if args.out else zoo.weights_path(name)
     digest = zoo.save(model, path)
-    print(f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_scores)}, "
-          f"val {history.metric} {100 * history.best_val_score:.1f} %, "
-          f"test {100 * evaluate(model, data.load(args.task)):.1f} %, "
-          f"{history.seconds:.1f} s\nwrote {path}\nsha256 {digest}")
+    print(
+        f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_scores)}, "
+        f"val {history.metric} {100 * history.best_val_score:.1f} %, "
+        f"test {100 * evaluate(model, data.load(args.task)):.1f} %, "
+        f"{history.seconds:.1f} s\nwrote {path}\nsha256 {digest}"
+    )
     if digest != zoo.SHA256.get(name):
-        print(f"note: differs from the shipped hash {zoo.SHA256.get(name) or '(none)'}; "
-              f"update lightlab/zoo.py SHA256 if you mean to ship it")
+        print(
+            f"note: differs from the shipped hash {zoo.SHA256.get(name) or '(none)'}; "
+            f"update lightlab/zoo.py SHA256 if you mean to ship it"
+        )
     return 0
 
 
@@ -104,8 +118,10 @@ def list_data(_args: argparse.Namespace) -> int:
 
     for name in data.names():
         task = data.load(name)
-        print(f"{name:14s} {task.domain:11s} input {list(task.input_shape)}, {task.num_classes} classes, "
-              f"splits {task.sizes()}  {task.description}")
+        print(
+            f"{name:14s} {task.domain:11s} input {list(task.input_shape)}, {task.num_classes} classes, "
+            f"splits {task.sizes()}  {task.description}"
+        )
     return 0
 
 
@@ -120,8 +136,10 @@ def list_zoo(_args: argparse.Namespace) -> int:
             status = "weights ok"
         except zoo.WeightsError as err:
             status = f"weights unusable: {err}"
-        print(f"{name:14s} task {zoo.spec(name).task:8s} {count_params(zoo.create(name)):>9,d} params  "
-              f"{zoo.spec(name).description}; {status}")
+        print(
+            f"{name:14s} task {zoo.spec(name).task:8s} {count_params(zoo.create(name)):>9,d} params  "
+            f"{zoo.spec(name).description}; {status}"
+        )
     return 0
 
 
@@ -137,14 +155,17 @@ def _dask_client(address: str, workers: int | None):
     from distributed import Client, LocalCluster
 
     if address == "local":
-        cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True, dashboard_address=None
+        )
         return Client(cluster), cluster
     try:
         return Client(address, timeout="10s"), None
     except OSError as err:
-        raise RuntimeError(f"cannot reach the Dask scheduler at {address} ({err}); start one with `dask scheduler` "
-                           f"and `dask worker {address}` on each machine, or use --dask local") from None
+        raise RuntimeError(
+            f"cannot reach the Dask scheduler at {address} ({err}); start one with `dask scheduler` "
+            f"and `dask worker {address}` on each machine, or use --dask local"
+        ) from None
 
 
 def sweep(args: argparse.Namespace) -> int:
@@ -165,25 +186,42 @@ def sweep(args: argparse.Namespace) -> int:
     trials = [{"task": args.task, "model": name, "seed": seed, "epochs": args.epochs} for seed in range(args.seeds)]
     client, cluster = _dask_client(args.dask, args.workers) if args.dask else (None, None)
     try:
-        result = sweeps.run(sweeps.train_trial, trials, args.out, executor=client, workers=args.workers,
-                            retries=args.retries, rerun_failed=args.rerun_failed)
+        result = sweeps.run(
+            sweeps.train_trial,
+            trials,
+            args.out,
+            executor=client,
+            workers=args.workers,
+            retries=args.retries,
+            rerun_failed=args.rerun_failed,
+        )
     finally:
         for closable in (client, cluster):
             if closable is not None:
                 closable.close()
-    rows = [{"seed": r["params"]["seed"], "status": r["status"],
-             f"val_{metric}": r.get("result", {}).get(f"val_{metric}"),
-             f"test_{metric}": r.get("result", {}).get(f"test_{metric}"), "epochs": r.get("result", {}).get("epochs"),
-             "seconds": r.get("seconds"), "worker": r.get("worker"), "error": r.get("error", "")}
-            for r in result.records]
+    rows = [
+        {
+            "seed": r["params"]["seed"],
+            "status": r["status"],
+            f"val_{metric}": r.get("result", {}).get(f"val_{metric}"),
+            f"test_{metric}": r.get("result", {}).get(f"test_{metric}"),
+            "epochs": r.get("result", {}).get("epochs"),
+            "seconds": r.get("seconds"),
+            "worker": r.get("worker"),
+            "error": r.get("error", ""),
+        }
+        for r in result.records
+    ]
     table = pd.DataFrame(rows)
     if not table["error"].any():
         table = table.drop(columns="error")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     scores = table.loc[table["status"] == "ok", f"test_{metric}"].astype(float) * 100
     if len(scores):
-        print(f"\ntest {metric}: {scores.mean():.2f} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.2f} % "
-              f"(mean ± std over {len(scores)} seeds; min {scores.min():.2f}, max {scores.max():.2f})")
+        print(
+            f"\ntest {metric}: {scores.mean():.2f} ± {scores.std(ddof=1) if len(scores) > 1 else 0:.2f} % "
+            f"(mean ± std over {len(scores)} seeds; min {scores.min():.2f}, max {scores.max():.2f})"
+        )
     print(f"{result}\nresults in {result.path}; run the same command again to resume after an interruption")
     return 0 if result.count("failed") == 0 else 1
 

@@ -48,6 +48,7 @@ STAGES = ("fp32", "pruned", "quantized", "coded")
 
 # ---- configuration -----------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CompressConfig:
     """The pipeline's knobs: sparsity and bits (one value, or per layer name), the coder, the fine-tuning budget.
@@ -70,8 +71,10 @@ class CompressConfig:
             prune.PruneConfig(sparsity=value)  # same validation and message as pruning
         for value in _values(self.bits):
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 8:
-                raise ValueError(f"bits must be an integer from 1 to 8 (indices are stored one byte per symbol "
-                                 f"for the entropy coder), got {value!r}")
+                raise ValueError(
+                    f"bits must be an integer from 1 to 8 (indices are stored one byte per symbol "
+                    f"for the entropy coder), got {value!r}"
+                )
         if self.coder not in CODERS:
             raise ValueError(f"unknown coder {self.coder!r}; valid: {', '.join(map(repr, CODERS))}")
         if not (self.lr > 0 and self.codebook_lr > 0):
@@ -99,6 +102,7 @@ def _per_layer(knob, name: str, default):
 
 
 # ---- the lossy stages: prune by magnitude, share weights by k-means, fine-tune the shared values -------------------
+
 
 def _share(kept: torch.Tensor, bits: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Return (codebook, indices) of the kept weights: k-means shared values, or the values already shared."""
@@ -150,8 +154,9 @@ def finetune_codebooks(model: nn.Module, task: Task, config: CompressConfig, epo
     layers = config.layer_settings(tuned)
     for name, (sparsity, bits) in layers.items():
         layer = tuned.get_submodule(name)
-        parametrize.register_parametrization(layer, "weight", _SharedWeights(*_split(layer.weight, sparsity, bits,
-                                                                                     config.seed)))
+        parametrize.register_parametrization(
+            layer, "weight", _SharedWeights(*_split(layer.weight, sparsity, bits, config.seed))
+        )
     train.fit(tuned, task, epochs=epochs, lr=config.codebook_lr, patience=epochs, seed=config.seed, progress=False)
     for name in layers:  # bake codebook[index] back into a plain weight tensor
         parametrize.remove_parametrizations(tuned.get_submodule(name), "weight", leave_parametrized=True)
@@ -160,9 +165,10 @@ def finetune_codebooks(model: nn.Module, task: Task, config: CompressConfig, epo
 
 # ---- the file: what each stage writes, byte for byte --------------------------------------------------------------
 
+
 def _pack(indices: np.ndarray, bits: int) -> bytes:
     """Return ``bits``-wide unsigned integers packed back to back (no coder: the quantized stage's size)."""
-    return np.packbits(np.unpackbits(indices.astype(np.uint8)[:, None], axis=1)[:, 8 - bits:]).tobytes()
+    return np.packbits(np.unpackbits(indices.astype(np.uint8)[:, None], axis=1)[:, 8 - bits :]).tobytes()
 
 
 def _unpack(blob: bytes, bits: int, n: int) -> np.ndarray:
@@ -192,8 +198,11 @@ def _encode(model: nn.Module, kind: str, coder: str, config: CompressConfig) -> 
                 # An entropy coder works on whole symbols: give it one byte per index; without one, pack the bits.
                 idx = indices.numpy().astype(np.uint8)
                 entry.update(kind="shared", bits=bits, kept=int(mask.sum()))
-                parts = [encode(bitmap), codebook.numpy().astype("<f4").tobytes(),
-                         encode(idx.tobytes()) if coder != "none" else _pack(idx, bits)]
+                parts = [
+                    encode(bitmap),
+                    codebook.numpy().astype("<f4").tobytes(),
+                    encode(idx.tobytes()) if coder != "none" else _pack(idx, bits),
+                ]
         entry["sections"] = [len(p) for p in parts]
         entries.append(entry)
         sections += parts
@@ -220,12 +229,14 @@ def read_header(path: str | Path) -> tuple[dict, bytes]:
     if data[:4] != MAGIC:
         raise CompressedFileError(f"{path} is not a LightLab compressed model (it does not start with {MAGIC!r})")
     if len(data) < 13 or zlib.crc32(data[:-4]) != struct.unpack("<I", data[-4:])[0]:
-        raise CompressedFileError(f"{path} is corrupted or truncated (CRC32 mismatch): write it again with "
-                                  f"save_compressed; never edit it by hand")
+        raise CompressedFileError(
+            f"{path} is corrupted or truncated (CRC32 mismatch): write it again with "
+            f"save_compressed; never edit it by hand"
+        )
     version, length = struct.unpack_from("<BI", data, 4)
     if version != VERSION:
         raise CompressedFileError(f"{path} has format version {version}; this LightLab reads version {VERSION}")
-    return json.loads(data[9:9 + length]), data[9 + length:-4]
+    return json.loads(data[9 : 9 + length]), data[9 + length : -4]
 
 
 def _decode(entry: dict, parts: list[bytes], coder: str) -> torch.Tensor:
@@ -240,8 +251,11 @@ def _decode(entry: dict, parts: list[bytes], coder: str) -> torch.Tensor:
     else:
         mask = np.unpackbits(np.frombuffer(decode(parts[0]), dtype=np.uint8))[:n].astype(bool)
         codebook = np.frombuffer(parts[1], dtype="<f4")
-        indices = np.frombuffer(decode(parts[2]), dtype=np.uint8) if coder != "none" else \
-            _unpack(parts[2], entry["bits"], entry["kept"])
+        indices = (
+            np.frombuffer(decode(parts[2]), dtype=np.uint8)
+            if coder != "none"
+            else _unpack(parts[2], entry["bits"], entry["kept"])
+        )
         weight[mask] = codebook[indices]
     return torch.from_numpy(weight).reshape(shape)
 
@@ -254,21 +268,24 @@ def load_compressed(path: str | Path, architecture: nn.Module | str) -> nn.Modul
     for entry in header["entries"]:
         parts = []
         for length in entry["sections"]:
-            parts.append(payload[offset:offset + length])
+            parts.append(payload[offset : offset + length])
             offset += length
         state[entry["name"]] = _decode(entry, parts, header["coder"])
     expected = {k: list(v.shape) for k, v in model.state_dict().items()}
     got = {k: list(v.shape) for k, v in state.items()}
     if expected != got:
         diff = [k for k in sorted(set(expected) | set(got)) if expected.get(k) != got.get(k)]
-        raise CompressedFileError(f"{path} does not fit {type(model).__name__}: tensors {diff} differ "
-                                  f"(file: {[got.get(k) for k in diff]}, model: {[expected.get(k) for k in diff]}); "
-                                  f"load it into the architecture it was saved from")
+        raise CompressedFileError(
+            f"{path} does not fit {type(model).__name__}: tensors {diff} differ "
+            f"(file: {[got.get(k) for k in diff]}, model: {[expected.get(k) for k in diff]}); "
+            f"load it into the architecture it was saved from"
+        )
     model.load_state_dict(state)
     return model.eval()
 
 
 # ---- the pipeline and its report ---------------------------------------------------------------------------------
+
 
 @dataclass
 class CompressionResult:
@@ -297,24 +314,31 @@ def _load_fp32(path: Path, architecture: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def _write_stages(models: dict[str, nn.Module], path: Path, config: CompressConfig,
-                  task: Task | None) -> CompressionResult:
+def _write_stages(
+    models: dict[str, nn.Module], path: Path, config: CompressConfig, task: Task | None
+) -> CompressionResult:
     """Write each stage's model as that stage stores it; report file sizes and the accuracy of the reloaded files."""
     from lightlab.measure import environment
 
     report = Report(environment=environment())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        files = {"fp32": tmp / "model.safetensors", "pruned": tmp / "pruned.lldc", "quantized": tmp / "quantized.lldc",
-                 "coded": Path(path)}
+        files = {
+            "fp32": tmp / "model.safetensors",
+            "pruned": tmp / "pruned.lldc",
+            "quantized": tmp / "quantized.lldc",
+            "coded": Path(path),
+        }
         zoo.save(models["fp32"], files["fp32"])
         _write(models["pruned"], files["pruned"], "sparse", "none", config)
         _write(models["quantized"], files["quantized"], "shared", "none", config)
         _write(models["coded"], files["coded"], "shared", config.coder, config)
-        how = {"fp32": "safetensors file of the float32 state_dict",
-               "pruned": "file: bitmap of kept weights + their float32 values",
-               "quantized": "file: bitmap + float32 codebook + bit-packed indices",
-               "coded": f"file: bitmap and indices {config.coder}-coded + float32 codebook"}
+        how = {
+            "fp32": "safetensors file of the float32 state_dict",
+            "pruned": "file: bitmap of kept weights + their float32 values",
+            "quantized": "file: bitmap + float32 codebook + bit-packed indices",
+            "coded": f"file: bitmap and indices {config.coder}-coded + float32 codebook",
+        }
         fp32_bytes = files["fp32"].stat().st_size
         for stage, file in files.items():
             size = file.stat().st_size
@@ -323,13 +347,19 @@ def _write_stages(models: dict[str, nn.Module], path: Path, config: CompressConf
             if task is not None:
                 load = _load_fp32 if stage == "fp32" else load_compressed
                 restored = load(file, models["fp32"])
-                report.add(stage, "accuracy", 100 * train.evaluate(restored, task), "%",
-                           f"test split of {task.name!r}, model restored from this file")
+                report.add(
+                    stage,
+                    "accuracy",
+                    100 * train.evaluate(restored, task),
+                    "%",
+                    f"test split of {task.name!r}, model restored from this file",
+                )
     return CompressionResult(Path(path), load_compressed(path, models["fp32"]), report)
 
 
-def save_compressed(model: nn.Module, path: str | Path, config: CompressConfig | None = None,
-                    task: Task | None = None) -> CompressionResult:
+def save_compressed(
+    model: nn.Module, path: str | Path, config: CompressConfig | None = None, task: Task | None = None
+) -> CompressionResult:
     """Write ``model`` pruned, k-means shared and entropy-coded to ``path`` (no fine-tuning) and report each stage.
 
     Weights that are already pruned and shared (the output of ``compress``) are stored exactly.
@@ -349,16 +379,23 @@ def compress(model: nn.Module, task: Task, path: str | Path, config: CompressCon
     tuned = prune.finetune(pruned, task, epochs=prune_epochs, lr=config.lr) if prune_epochs else pruned
     shared = _apply(tuned, config, share=True)
     shared_tuned = finetune_codebooks(shared, task, config, codebook_epochs) if codebook_epochs else shared
-    result = _write_stages({"fp32": model, "pruned": tuned, "quantized": shared_tuned, "coded": shared_tuned},
-                           path, config, task)
+    result = _write_stages(
+        {"fp32": model, "pruned": tuned, "quantized": shared_tuned, "coded": shared_tuned}, path, config, task
+    )
     for stage, before, epochs in (("pruned", pruned, prune_epochs), ("quantized", shared, codebook_epochs)):
-        result.report.add(stage, "accuracy_before_finetune", 100 * train.evaluate(before, task), "%",
-                          f"test split, before the {epochs} fine-tuning epoch(s) of this stage")
+        result.report.add(
+            stage,
+            "accuracy_before_finetune",
+            100 * train.evaluate(before, task),
+            "%",
+            f"test split, before the {epochs} fine-tuning epoch(s) of this stage",
+        )
     return result
 
 
-def compare_coders(model: nn.Module, config: CompressConfig | None = None,
-                   coders: tuple[str, ...] = tuple(CODERS)) -> Report:
+def compare_coders(
+    model: nn.Module, config: CompressConfig | None = None, coders: tuple[str, ...] = tuple(CODERS)
+) -> Report:
     """Return the file size of ``model``'s quantized stage under each entropy coder (bytes from real files)."""
     from lightlab.measure import environment
 
@@ -374,8 +411,16 @@ def compare_coders(model: nn.Module, config: CompressConfig | None = None,
 def file_contents(path: str | Path) -> list[dict]:
     """Return one row per tensor of a compressed file: name, shape, how it is stored and its bytes."""
     header, _ = read_header(path)
-    return [{"tensor": e["name"], "shape": "x".join(map(str, e["shape"])), "stored as": e["kind"],
-             "bits": e.get("bits"), "bytes": sum(e["sections"])} for e in header["entries"]]
+    return [
+        {
+            "tensor": e["name"],
+            "shape": "x".join(map(str, e["shape"])),
+            "stored as": e["kind"],
+            "bits": e.get("bits"),
+            "bytes": sum(e["sections"]),
+        }
+        for e in header["entries"]
+    ]
 
 
 def plot_stages(report: Report) -> go.Figure:
@@ -385,11 +430,23 @@ def plot_stages(report: Report) -> go.Figure:
     stages = [s for s in STAGES if s in report.models()]
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     sizes = [report.value(s, "size") / 1e3 for s in stages]
-    fig.add_bar(x=stages, y=sizes, name="file size (kB)", text=[f"{report.value(s, 'ratio'):.1f}x" for s in stages],
-                textposition="outside", marker_color="#636EFA")
+    fig.add_bar(
+        x=stages,
+        y=sizes,
+        name="file size (kB)",
+        text=[f"{report.value(s, 'ratio'):.1f}x" for s in stages],
+        textposition="outside",
+        marker_color="#636EFA",
+    )
     if any(r["metric"] == "accuracy" for r in report.rows):
-        fig.add_scatter(x=stages, y=[report.value(s, "accuracy") for s in stages], name="accuracy (%)",
-                        mode="lines+markers", marker_color="#EF553B", secondary_y=True)
+        fig.add_scatter(
+            x=stages,
+            y=[report.value(s, "accuracy") for s in stages],
+            name="accuracy (%)",
+            mode="lines+markers",
+            marker_color="#EF553B",
+            secondary_y=True,
+        )
     fig.update_yaxes(title_text="file size (kB, log)", type="log", secondary_y=False)
     fig.update_yaxes(title_text="test accuracy (%)", secondary_y=True)
     fig.update_layout(height=380, title="Deep Compression, stage by stage (sizes of real files)")
@@ -406,9 +463,14 @@ class CompressExplorer(Explorer):
         layers = self.base.layer_settings(model)
         # The layer holding the most weights decides the file size: that is the one worth a slider.
         self.largest = max(layers, key=lambda n: model.get_submodule(n).weight.numel())
-        self.sparsity = w.FloatSlider(value=layers[self.largest][0], min=0.5, max=0.99, step=0.01,
-                                      description=f"sparsity of layer {self.largest}",
-                                      style={"description_width": "initial"})
+        self.sparsity = w.FloatSlider(
+            value=layers[self.largest][0],
+            min=0.5,
+            max=0.99,
+            step=0.01,
+            description=f"sparsity of layer {self.largest}",
+            style={"description_width": "initial"},
+        )
         self.bits = w.IntSlider(value=layers[self.largest][1], min=1, max=8, description="bits")
         self.coder = w.Dropdown(options=list(CODERS), value=self.base.coder, description="coder")
         self.finetune = w.Checkbox(value=False, description="fine-tune after each stage (slower)")
@@ -418,24 +480,34 @@ class CompressExplorer(Explorer):
         self._folder = tempfile.TemporaryDirectory(prefix="lightlab-compress-")
         for control in (self.sparsity, self.bits, self.coder, self.finetune):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.sparsity, self.bits]), w.HBox([self.coder, self.finetune]),
-                              self.summary, self.output])
+        self.widget = w.VBox(
+            [w.HBox([self.sparsity, self.bits]), w.HBox([self.coder, self.finetune]), self.summary, self.output]
+        )
 
     def config(self) -> CompressConfig:
         """Return the CompressConfig the controls describe now."""
         sparsity = {n: s for n, (s, _) in self.base.layer_settings(self.model).items()}
         epochs = None if self.finetune.value else 0
-        return CompressConfig(sparsity={**sparsity, self.largest: self.sparsity.value}, bits=self.bits.value,
-                              coder=self.coder.value, finetune_epochs=epochs, codebook_epochs=epochs,
-                              lr=self.base.lr, codebook_lr=self.base.codebook_lr, seed=self.base.seed)
+        return CompressConfig(
+            sparsity={**sparsity, self.largest: self.sparsity.value},
+            bits=self.bits.value,
+            coder=self.coder.value,
+            finetune_epochs=epochs,
+            codebook_epochs=epochs,
+            lr=self.base.lr,
+            codebook_lr=self.base.codebook_lr,
+            seed=self.base.seed,
+        )
 
     def run(self) -> CompressionResult:
         """Compress with the current settings, redraw the stage chart and return the CompressionResult."""
         result = compress(self.model, self.task, Path(self._folder.name) / "model.lldc", self.config())
         r = result.report
         self.result = result
-        self.summary.value = (f"{r.value('coded', 'size') / 1e3:.0f} kB, {result.ratio:.1f}x smaller than FP32; "
-                              f"accuracy {r.value('coded', 'accuracy'):.1f} % "
-                              f"(FP32 {r.value('fp32', 'accuracy'):.1f} %)")
+        self.summary.value = (
+            f"{r.value('coded', 'size') / 1e3:.0f} kB, {result.ratio:.1f}x smaller than FP32; "
+            f"accuracy {r.value('coded', 'accuracy'):.1f} % "
+            f"(FP32 {r.value('fp32', 'accuracy'):.1f} %)"
+        )
         self.redraw(plot_stages(r))
         return result

@@ -50,8 +50,9 @@ class Task:
             raise DataError(f"unknown split {split!r} for task {self.name!r}; use one of {sorted(self.splits)}")
         shuffle = (split == "train") if shuffle is None else shuffle
         generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.splits[split], batch_size=batch_size or self.batch_size,
-                          shuffle=shuffle, generator=generator)
+        return DataLoader(
+            self.splits[split], batch_size=batch_size or self.batch_size, shuffle=shuffle, generator=generator
+        )
 
     @property
     def train(self) -> DataLoader:
@@ -77,11 +78,17 @@ class Task:
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
         """Return ``x`` if it is a batch of this task's inputs, else raise saying what shape (and rate) is expected."""
         if tuple(x.shape[1:]) != tuple(self.input_shape):
-            rate = f" ({self.input_shape[-1]} samples at {self.sample_rate:g} Hz = " \
-                   f"{self.input_shape[-1] / self.sample_rate:g} s per window)" if self.sample_rate else ""
-            raise DataError(f"task {self.name!r} takes inputs of shape [batch, "
-                            f"{', '.join(map(str, self.input_shape))}]{rate}, got {list(x.shape)}; "
-                            f"resample, crop or pad the recording to that length")
+            rate = (
+                f" ({self.input_shape[-1]} samples at {self.sample_rate:g} Hz = "
+                f"{self.input_shape[-1] / self.sample_rate:g} s per window)"
+                if self.sample_rate
+                else ""
+            )
+            raise DataError(
+                f"task {self.name!r} takes inputs of shape [batch, "
+                f"{', '.join(map(str, self.input_shape))}]{rate}, got {list(x.shape)}; "
+                f"resample, crop or pad the recording to that length"
+            )
         return check_inputs(x)
 
     def sizes(self) -> dict[str, int]:
@@ -108,13 +115,17 @@ def verified_path(relative: str) -> Path:
     """Return the path of a shipped data file after checking that it exists and its sha256 matches."""
     path = config.datasets_dir() / relative
     if not path.is_file():
-        raise DataError(f"data file {path} is missing; restore it with `git checkout -- datasets/{relative}` "
-                        f"or point LIGHTLAB_DATA at a folder that holds it")
+        raise DataError(
+            f"data file {path} is missing; restore it with `git checkout -- datasets/{relative}` "
+            f"or point LIGHTLAB_DATA at a folder that holds it"
+        )
     actual, expected = sha256(path), CHECKSUMS[relative]
     if actual != expected:
-        raise DataError(f"data file {path} is corrupted: sha256 {actual} but expected {expected}; "
-                        f"restore it with `git checkout -- datasets/{relative}` "
-                        f"(or rebuild it with datasets/{Path(relative).parent}/make.py)")
+        raise DataError(
+            f"data file {path} is corrupted: sha256 {actual} but expected {expected}; "
+            f"restore it with `git checkout -- datasets/{relative}` "
+            f"(or rebuild it with datasets/{Path(relative).parent}/make.py)"
+        )
     return path
 
 
@@ -157,6 +168,8 @@ def check_inputs(x: torch.Tensor) -> torch.Tensor:
         return x
     bad = ~torch.isfinite(x)
     if bad.any():
-        raise DataError(f"inputs hold {int(bad.sum())} NaN/infinite values (of {x.numel()}); "
-                        f"clean or impute them before measuring or training")
+        raise DataError(
+            f"inputs hold {int(bad.sum())} NaN/infinite values (of {x.numel()}); "
+            f"clean or impute them before measuring or training"
+        )
     return x

@@ -31,8 +31,9 @@ from lightlab.widgets import Explorer
 UNLABELLED = -100
 
 
-def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
-            temperature: float, alpha: float) -> torch.Tensor:
+def kd_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor, temperature: float, alpha: float
+) -> torch.Tensor:
     """Return alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, labels), averaged per image.
 
     Labels equal to ``UNLABELLED`` (-100) are left out of the cross-entropy: unlabelled images still teach
@@ -41,8 +42,12 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     _check_temperature_alpha(temperature, alpha)
     t = temperature
     # KL(teacher || student) = sum p_t (log p_t - log p_s); "batchmean" divides by the number of images.
-    soft = F.kl_div(F.log_softmax(student_logits / t, dim=1), F.log_softmax(teacher_logits / t, dim=1),
-                    reduction="batchmean", log_target=True)
+    soft = F.kl_div(
+        F.log_softmax(student_logits / t, dim=1),
+        F.log_softmax(teacher_logits / t, dim=1),
+        reduction="batchmean",
+        log_target=True,
+    )
     labelled = labels != UNLABELLED
     # A batch without any label has no hard term (cross_entropy would average over nothing and give NaN).
     hard = F.cross_entropy(student_logits[labelled], labels[labelled]) if labelled.any() else soft * 0
@@ -58,11 +63,15 @@ def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def _check_temperature_alpha(temperature: float, alpha: float) -> None:
     if not temperature > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}; T=1 is the plain softmax, "
-                         f"T=2..10 softens the teacher's targets")
+        raise ValueError(
+            f"temperature must be > 0, got {temperature}; T=1 is the plain softmax, "
+            f"T=2..10 softens the teacher's targets"
+        )
     if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}; it weighs the soft (teacher) term against the "
-                         f"hard (label) term: 0 = labels only, 1 = teacher only")
+        raise ValueError(
+            f"alpha must be in [0, 1], got {alpha}; it weighs the soft (teacher) term against the "
+            f"hard (label) term: 0 = labels only, 1 = teacher only"
+        )
 
 
 @dataclass
@@ -80,8 +89,10 @@ class DistillConfig:
     def __post_init__(self) -> None:
         _check_temperature_alpha(self.temperature, self.alpha)
         if not 0 < self.label_fraction <= 1:
-            raise ValueError(f"label_fraction must be in (0, 1], got {self.label_fraction}; "
-                             f"0.1 keeps the labels of 10 % of the train images")
+            raise ValueError(
+                f"label_fraction must be in (0, 1], got {self.label_fraction}; "
+                f"0.1 keeps the labels of 10 % of the train images"
+            )
         if self.epochs is not None and self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
 
@@ -96,8 +107,12 @@ def labelled_indices(labels: torch.Tensor, fraction: float, seed: int = 0) -> np
     if fraction >= 1:
         return np.arange(len(labels))
     classes = len(labels.unique())
-    keep, _ = train_test_split(np.arange(len(labels)), train_size=max(fraction, classes / len(labels)),
-                               stratify=labels.numpy(), random_state=seed)
+    keep, _ = train_test_split(
+        np.arange(len(labels)),
+        train_size=max(fraction, classes / len(labels)),
+        stratify=labels.numpy(),
+        random_state=seed,
+    )
     return np.sort(keep)
 
 
@@ -150,8 +165,16 @@ def distill(teacher: nn.Module, student: nn.Module, task: Task, config: DistillC
     config = config or DistillConfig()
     kd, loss_fn = kd_task(teacher, task, config)
     student = copy.deepcopy(student)
-    train.fit(student, kd, epochs=config.n_epochs, lr=config.lr, patience=config.patience, seed=config.seed,
-              progress=False, loss_fn=loss_fn)
+    train.fit(
+        student,
+        kd,
+        epochs=config.n_epochs,
+        lr=config.lr,
+        patience=config.patience,
+        seed=config.seed,
+        progress=False,
+        loss_fn=loss_fn,
+    )
     return student
 
 
@@ -162,11 +185,20 @@ def baseline(student: nn.Module, task: Task, config: DistillConfig | None = None
     # Fewer images make shorter epochs: repeat them so that an epoch has as many batches as KD's.
     x, y = labelled.splits["train"].tensors
     repeats = math.ceil(len(task.splits["train"]) / len(y))
-    labelled = dataclasses.replace(labelled, splits={**labelled.splits, "train": TensorDataset(
-        x.repeat(repeats, *[1] * (x.dim() - 1)), y.repeat(repeats))})
+    labelled = dataclasses.replace(
+        labelled,
+        splits={**labelled.splits, "train": TensorDataset(x.repeat(repeats, *[1] * (x.dim() - 1)), y.repeat(repeats))},
+    )
     student = copy.deepcopy(student)
-    train.fit(student, labelled, epochs=config.n_epochs, lr=config.lr, patience=config.patience, seed=config.seed,
-              progress=False)
+    train.fit(
+        student,
+        labelled,
+        epochs=config.n_epochs,
+        lr=config.lr,
+        patience=config.patience,
+        seed=config.seed,
+        progress=False,
+    )
     return student
 
 
@@ -175,16 +207,29 @@ def setting(label_fraction: float) -> str:
     return "all labels" if label_fraction >= 1 else f"{100 * label_fraction:g}% labels"
 
 
-def _add_seeds(report: Report, model: str, metric: str, values: list[float], unit: str, method: str,
-               seeds: Sequence[int]) -> None:
+def _add_seeds(
+    report: Report, model: str, metric: str, values: list[float], unit: str, method: str, seeds: Sequence[int]
+) -> None:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
-    report.add(model, metric, statistics.mean(values), unit, f"{method}; mean over seeds {list(seeds)}, spread = "
-               f"standard deviation", spread=spread, note="per seed: " + ", ".join(f"{v:.2f}" for v in values))
+    report.add(
+        model,
+        metric,
+        statistics.mean(values),
+        unit,
+        f"{method}; mean over seeds {list(seeds)}, spread = standard deviation",
+        spread=spread,
+        note="per seed: " + ", ".join(f"{v:.2f}" for v in values),
+    )
 
 
-def compare(teacher: nn.Module, student_builder: Callable[[int], nn.Module], task: Task,
-            seeds: Sequence[int] = (0, 1, 2), label_fraction: float = 0.1,
-            config: DistillConfig | None = None) -> Report:
+def compare(
+    teacher: nn.Module,
+    student_builder: Callable[[int], nn.Module],
+    task: Task,
+    seeds: Sequence[int] = (0, 1, 2),
+    label_fraction: float = 0.1,
+    config: DistillConfig | None = None,
+) -> Report:
     """Return a Report of test accuracy with and without KD, with all labels and with ``label_fraction`` of them.
 
     ``student_builder(seed)`` returns a fresh student. Each seed changes the student's initialisation, the
@@ -210,8 +255,15 @@ def compare(teacher: nn.Module, student_builder: Callable[[int], nn.Module], tas
             runs["student, KD"].append(100 * train.evaluate(distill(teacher, student_builder(seed), task, cfg), task))
             runs["student, no KD"].append(100 * train.evaluate(baseline(student_builder(seed), task, cfg), task))
         kd = f"T={config.temperature:g}, alpha={config.alpha:g}, soft targets on all train images"
-        _add_seeds(report, "student, no KD", f"accuracy, {name}", runs["student, no KD"], "%",
-                   f"{test}; trained on the labelled images only", seeds)
+        _add_seeds(
+            report,
+            "student, no KD",
+            f"accuracy, {name}",
+            runs["student, no KD"],
+            "%",
+            f"{test}; trained on the labelled images only",
+            seeds,
+        )
         _add_seeds(report, "student, KD", f"accuracy, {name}", runs["student, KD"], "%", f"{test}; {kd}", seeds)
         gains = [a - b for a, b in zip(runs["student, KD"], runs["student, no KD"], strict=True)]
         _add_seeds(report, "student, KD", f"KD gain, {name}", gains, "points", "KD minus no KD, same seed", seeds)
@@ -224,46 +276,63 @@ def plot_soft_targets(teacher: nn.Module, x: torch.Tensor, temperatures: Sequenc
     fig = go.Figure()
     for t in temperatures:
         fig.add_bar(x=[str(c) for c in range(len(logits))], y=soft_targets(logits, t).tolist(), name=f"T = {t:g}")
-    fig.update_layout(barmode="group", xaxis_title="class", yaxis_title="teacher probability", height=340,
-                      title="Soft targets: a higher temperature reveals which wrong classes the teacher finds close")
+    fig.update_layout(
+        barmode="group",
+        xaxis_title="class",
+        yaxis_title="teacher probability",
+        height=340,
+        title="Soft targets: a higher temperature reveals which wrong classes the teacher finds close",
+    )
     return fig
 
 
 class DistillExplorer(Explorer):
     """Distil live: temperature, alpha and the share of labelled images rerun ``distill`` against ``baseline``."""
 
-    def __init__(self, teacher: nn.Module, student_builder: Callable[[int], nn.Module], task: Task,
-                 base: DistillConfig | None = None):
+    def __init__(
+        self,
+        teacher: nn.Module,
+        student_builder: Callable[[int], nn.Module],
+        task: Task,
+        base: DistillConfig | None = None,
+    ):
         import ipywidgets as w
 
         self.teacher, self.student_builder, self.task = teacher, student_builder, task
         self.base = base or DistillConfig(label_fraction=0.1)
-        self.temperature = w.FloatSlider(value=self.base.temperature, min=1.0, max=20.0, step=1.0,
-                                         description="temperature T")
+        self.temperature = w.FloatSlider(
+            value=self.base.temperature, min=1.0, max=20.0, step=1.0, description="temperature T"
+        )
         self.alpha = w.FloatSlider(value=self.base.alpha, min=0.0, max=1.0, step=0.1, description="alpha")
         fractions = sorted({0.05, 0.1, 0.25, 0.5, 1.0, self.base.label_fraction})
-        self.label_fraction = w.SelectionSlider(options=fractions, value=self.base.label_fraction,
-                                                description="labelled")
+        self.label_fraction = w.SelectionSlider(
+            options=fractions, value=self.base.label_fraction, description="labelled"
+        )
         self.summary = w.Label()
         self.output = w.Output()
         self.result: Report | None = None
         self._baselines: dict[float, float] = {}
         for control in (self.temperature, self.alpha, self.label_fraction):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.temperature, self.alpha]), self.label_fraction, self.summary,
-                              self.output])
+        self.widget = w.VBox([w.HBox([self.temperature, self.alpha]), self.label_fraction, self.summary, self.output])
 
     def run(self) -> Report:
         """Distil one student (seed 0) with the current settings, compare it with the baseline, return the Report."""
 
         from lightlab import plots
 
-        cfg = dataclasses.replace(self.base, temperature=self.temperature.value, alpha=self.alpha.value,
-                                  label_fraction=self.label_fraction.value, seed=0)
+        cfg = dataclasses.replace(
+            self.base,
+            temperature=self.temperature.value,
+            alpha=self.alpha.value,
+            label_fraction=self.label_fraction.value,
+            seed=0,
+        )
         fraction = cfg.label_fraction
         if fraction not in self._baselines:  # the baseline does not depend on T or alpha: train it once
-            self._baselines[fraction] = 100 * train.evaluate(baseline(self.student_builder(0), self.task, cfg),
-                                                             self.task)
+            self._baselines[fraction] = 100 * train.evaluate(
+                baseline(self.student_builder(0), self.task, cfg), self.task
+            )
         kd = 100 * train.evaluate(distill(self.teacher, self.student_builder(0), self.task, cfg), self.task)
         test = f"test split, {setting(fraction)}, seed 0"
         report = Report()
@@ -271,9 +340,13 @@ class DistillExplorer(Explorer):
         report.add("student, no KD", "accuracy", self._baselines[fraction], "%", f"{test}, labelled images only")
         report.add("student, KD", "accuracy", kd, "%", f"{test}, T={cfg.temperature:g}, alpha={cfg.alpha:g}")
         self.result = report
-        self.summary.value = (f"{setting(fraction)}, T={cfg.temperature:g}, alpha={cfg.alpha:g}: KD {kd:.1f} % vs "
-                              f"no KD {self._baselines[fraction]:.1f} % ({kd - self._baselines[fraction]:+.1f} "
-                              f"points; one seed: compare() gives the spread)")
-        self.redraw(plots.report_bars(report, ["accuracy"], log=False),
-                    plot_soft_targets(self.teacher, self.task.example(1), sorted({1.0, cfg.temperature})))
+        self.summary.value = (
+            f"{setting(fraction)}, T={cfg.temperature:g}, alpha={cfg.alpha:g}: KD {kd:.1f} % vs "
+            f"no KD {self._baselines[fraction]:.1f} % ({kd - self._baselines[fraction]:+.1f} "
+            f"points; one seed: compare() gives the spread)"
+        )
+        self.redraw(
+            plots.report_bars(report, ["accuracy"], log=False),
+            plot_soft_targets(self.teacher, self.task.example(1), sorted({1.0, cfg.temperature})),
+        )
         return report

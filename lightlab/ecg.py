@@ -41,10 +41,19 @@ def _patients(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return {
         "rr": 60 / u(50, 100, n),  # resting sinus RR interval, s
         "af_rr": 60 / u(60, 120, n),  # mean RR during atrial fibrillation (faster), s
-        "amp": np.stack([u(0.04, 0.25, n), -u(0.0, 0.15, n), u(0.6, 1.6, n), -u(0.05, 0.4, n),
-                         u(0.1, 0.45, n) * np.where(u(0, 1, n) < 0.1, -1, 1)], 1),  # P Q R S T, mV
-        "width": np.stack([u(0.02, 0.04, n), u(0.008, 0.014, n), u(0.008, 0.014, n), u(0.008, 0.014, n),
-                           u(0.04, 0.07, n)], 1),  # Gaussian sigma, s
+        "amp": np.stack(
+            [
+                u(0.04, 0.25, n),
+                -u(0.0, 0.15, n),
+                u(0.6, 1.6, n),
+                -u(0.05, 0.4, n),
+                u(0.1, 0.45, n) * np.where(u(0, 1, n) < 0.1, -1, 1),
+            ],
+            1,
+        ),  # P Q R S T, mV
+        "width": np.stack(
+            [u(0.02, 0.04, n), u(0.008, 0.014, n), u(0.008, 0.014, n), u(0.008, 0.014, n), u(0.04, 0.07, n)], 1
+        ),  # Gaussian sigma, s
         "pr": u(0.13, 0.2, n),  # P wave centre before R, s
         "qt": u(0.26, 0.34, n),  # T wave centre after R at RR = 1 s (scaled by sqrt(RR), Bazett)
         "gain": u(0.6, 1.6, n),  # electrode placement and skin contact
@@ -79,21 +88,45 @@ def _rhythm(kind: int, p: dict, i: int, rng: np.random.Generator) -> tuple[np.nd
     return times[keep], pvc[keep]
 
 
-def _waves(kinds: np.ndarray, who: np.ndarray, times: np.ndarray, rr: np.ndarray, pvc: np.ndarray, p: dict,
-           rng: np.random.Generator) -> np.ndarray:
+def _waves(
+    kinds: np.ndarray,
+    who: np.ndarray,
+    times: np.ndarray,
+    rr: np.ndarray,
+    pvc: np.ndarray,
+    p: dict,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """Return the [beats x 5, 3] array of (centre s, amplitude mV, sigma s) of every P, Q, R, S, T wave."""
     amp = p["amp"][who] * rng.uniform(0.9, 1.1, (len(who), 5))  # small beat-to-beat changes
     width = p["width"][who].copy()
-    offset = np.stack([-p["pr"][who], -1.8 * width[:, 1] - 0.01, 0 * rr, 1.8 * width[:, 3] + 0.01,
-                       p["qt"][who] * np.sqrt(np.clip(rr, 0.4, 1.5))], 1)
+    offset = np.stack(
+        [
+            -p["pr"][who],
+            -1.8 * width[:, 1] - 0.01,
+            0 * rr,
+            1.8 * width[:, 3] + 0.01,
+            p["qt"][who] * np.sqrt(np.clip(rr, 0.4, 1.5)),
+        ],
+        1,
+    )
     amp[kinds == 1, 0] = 0  # AF: no organised atrial activity, so no P wave
     # A PVC starts in the ventricle: no P, a wide QRS of either polarity, a T wave opposite to it.
     n, u = int(pvc.sum()), rng.uniform
     sign = rng.choice([-1.0, 1.0], n)
-    amp[pvc] = np.stack([0 * sign, -0.2 * sign, u(0.7, 1.8, n) * sign * p["amp"][who[pvc], 2],
-                         -u(0.2, 0.6, n) * sign, -u(0.3, 0.6, n) * sign], 1)
-    width[pvc] = np.stack([np.full(n, 0.03), u(0.015, 0.03, n), u(0.016, 0.035, n), u(0.015, 0.03, n),
-                           u(0.06, 0.09, n)], 1)
+    amp[pvc] = np.stack(
+        [
+            0 * sign,
+            -0.2 * sign,
+            u(0.7, 1.8, n) * sign * p["amp"][who[pvc], 2],
+            -u(0.2, 0.6, n) * sign,
+            -u(0.3, 0.6, n) * sign,
+        ],
+        1,
+    )
+    width[pvc] = np.stack(
+        [np.full(n, 0.03), u(0.015, 0.03, n), u(0.016, 0.035, n), u(0.015, 0.03, n), u(0.06, 0.09, n)], 1
+    )
     offset[pvc] = np.stack([np.zeros(n), -u(0.04, 0.06, n), np.zeros(n), u(0.04, 0.07, n), u(0.28, 0.36, n)], 1)
     return np.stack([(times[:, None] + offset).ravel(), amp.ravel(), width.ravel()], 1)
 
@@ -109,7 +142,7 @@ def _render(window: np.ndarray, waves: np.ndarray, count: int) -> np.ndarray:
     values = amp * np.exp(-0.5 * (((nearest - centre)[:, None] + offset) / sigma) ** 2)
     index = (window * (WINDOW + 2 * pad) + nearest.astype(np.int64))[:, None] + offset
     padded = np.bincount(index.ravel(), values.ravel(), minlength=count * (WINDOW + 2 * pad))
-    return padded.reshape(count, WINDOW + 2 * pad)[:, pad:pad + WINDOW]
+    return padded.reshape(count, WINDOW + 2 * pad)[:, pad : pad + WINDOW]
 
 
 def _f_waves(kinds: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -124,10 +157,12 @@ def _noise(who: np.ndarray, p: dict, rng: np.random.Generator) -> np.ndarray:
     """Return [windows, WINDOW] of baseline wander, muscle (EMG) noise and powerline hum, in mV."""
     n, t = len(who), np.arange(WINDOW) / RATE
     phase = rng.uniform(0, 2 * np.pi, (n, 3))
-    wander = p["wander"][who, None] * (np.sin(2 * np.pi * p["breath"][who, None] * t + phase[:, :1])
-                                       + 0.5 * np.sin(2 * np.pi * rng.uniform(0.02, 0.1, (n, 1)) * t + phase[:, 1:2]))
+    wander = p["wander"][who, None] * (
+        np.sin(2 * np.pi * p["breath"][who, None] * t + phase[:, :1])
+        + 0.5 * np.sin(2 * np.pi * rng.uniform(0.02, 0.1, (n, 1)) * t + phase[:, 1:2])
+    )
     # One window in five holds a burst of muscle activity (the wearer moves).
-    burst = 1 + 3 * (rng.uniform(0, 1, (n, 1)) < 0.2) * np.exp(-((t - rng.uniform(0, 4, (n, 1))) / 0.5) ** 2)
+    burst = 1 + 3 * (rng.uniform(0, 1, (n, 1)) < 0.2) * np.exp(-(((t - rng.uniform(0, 4, (n, 1))) / 0.5) ** 2))
     emg = p["emg"][who, None] * burst * rng.standard_normal((n, WINDOW))
     hum = p["hum"][who, None] * np.sin(2 * np.pi * p["mains"][who, None] * t + phase[:, 2:])
     return wander + emg + hum
@@ -170,20 +205,30 @@ def _split(seed: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     groups = np.split(rng.permutation(PATIENTS), [int(0.6 * PATIENTS), int(0.8 * PATIENTS)])
     # Shuffled within each split, so that quick mode's first half of train still spans every training patient.
-    return {name: rng.permutation(np.flatnonzero(np.isin(who, g)))
-            for name, g in zip(("train", "val", "test"), groups, strict=True)}
+    return {
+        name: rng.permutation(np.flatnonzero(np.isin(who, g)))
+        for name, g in zip(("train", "val", "test"), groups, strict=True)
+    }
 
 
 def task(seed: int = 0) -> Task:
     """Return the synthetic ECG rhythm task, split by patient (test patients never appear in training)."""
     d = generate(PATIENTS, PER_CLASS, seed)
-    return Task(name="ecg", domain="healthcare", input_shape=(1, WINDOW), classes=list(CLASSES),
-                metric="balanced_accuracy", splits=make_splits(torch.from_numpy(d["x"]), d["labels"], _split(seed)),
-                seed=seed, sample_rate=RATE, synthetic=True,
-                description=f"SYNTHETIC single-lead ECG rhythms (generated by lightlab.ecg, not real patients): "
-                            f"{WINDOW / RATE:.1f} s windows at {RATE} Hz, normal / atrial fibrillation / premature "
-                            f"ventricular beats, {PATIENTS} patients x {PER_CLASS} windows per rhythm, split by "
-                            f"patient")
+    return Task(
+        name="ecg",
+        domain="healthcare",
+        input_shape=(1, WINDOW),
+        classes=list(CLASSES),
+        metric="balanced_accuracy",
+        splits=make_splits(torch.from_numpy(d["x"]), d["labels"], _split(seed)),
+        seed=seed,
+        sample_rate=RATE,
+        synthetic=True,
+        description=f"SYNTHETIC single-lead ECG rhythms (generated by lightlab.ecg, not real patients): "
+        f"{WINDOW / RATE:.1f} s windows at {RATE} Hz, normal / atrial fibrillation / premature "
+        f"ventricular beats, {PATIENTS} patients x {PER_CLASS} windows per rhythm, split by "
+        f"patient",
+    )
 
 
 def patients(task: Task, split: str = "test") -> np.ndarray:
@@ -195,16 +240,21 @@ def windows(signal: np.ndarray | torch.Tensor, rate: float, step: int = WINDOW) 
     """Return a long single-lead recording (mV, RATE Hz) cut into task windows [n, 1, WINDOW], ``step`` apart."""
     x = torch.as_tensor(np.asarray(signal, dtype=np.float32)).squeeze()
     if rate != RATE:
-        raise DataError(f"the ecg task's models take {RATE} Hz recordings, got {rate:g} Hz: resample to {RATE} Hz "
-                        f"first (e.g. scipy.signal.resample_poly(signal, {RATE}, {rate:g}))")
+        raise DataError(
+            f"the ecg task's models take {RATE} Hz recordings, got {rate:g} Hz: resample to {RATE} Hz "
+            f"first (e.g. scipy.signal.resample_poly(signal, {RATE}, {rate:g}))"
+        )
     if x.dim() != 1 or len(x) < WINDOW:
-        raise DataError(f"need one lead of at least {WINDOW} samples ({WINDOW / RATE:.2f} s at {RATE} Hz), got "
-                        f"shape {list(x.shape)}: record longer, or pass a single lead as a 1-D array")
+        raise DataError(
+            f"need one lead of at least {WINDOW} samples ({WINDOW / RATE:.2f} s at {RATE} Hz), got "
+            f"shape {list(x.shape)}: record longer, or pass a single lead as a 1-D array"
+        )
     return x.unfold(0, WINDOW, step).unsqueeze(1).contiguous()
 
 
-def small_cnn(channels: tuple[int, ...] = (16, 32), kernel: int = 9, pool: int = 8, classes: int = 3,
-              seed: int | None = 0) -> nn.Sequential:
+def small_cnn(
+    channels: tuple[int, ...] = (16, 32), kernel: int = 9, pool: int = 8, classes: int = 3, seed: int | None = 0
+) -> nn.Sequential:
     """Return a wearable-sized 1-D CNN for ECG windows: (conv-ReLU-maxpool) per channel count, then one Linear."""
     from lightlab.zoo import cnn1d
 
@@ -243,8 +293,12 @@ def roc(truth: np.ndarray, scores: np.ndarray) -> dict[str, np.ndarray]:
     thresholds = np.unique(np.concatenate([[0.0, 1.0 + 1e-9], scores]))[::-1]
     alarms = scores[None, :] >= thresholds[:, None]
     sens, fpr = alarms[:, truth].mean(axis=1), alarms[:, ~truth].mean(axis=1)
-    return {"threshold": thresholds, "sensitivity": sens, "false_alarm_rate": fpr,
-            "auc": float(np.sum(np.diff(fpr) * (sens[1:] + sens[:-1]) / 2))}
+    return {
+        "threshold": thresholds,
+        "sensitivity": sens,
+        "false_alarm_rate": fpr,
+        "auc": float(np.sum(np.diff(fpr) * (sens[1:] + sens[:-1]) / 2)),
+    }
 
 
 def screening_report(models: dict[str, nn.Module], task: Task, split: str = "test") -> Report:
@@ -256,8 +310,13 @@ def screening_report(models: dict[str, nn.Module], task: Task, split: str = "tes
         scores = screening(metrics.confusion(y, pred, task.num_classes))
         report.add(name, "sensitivity", 100 * scores["sensitivity"], "%", how)
         report.add(name, "specificity", 100 * scores["specificity"], "%", how)
-        report.add(name, "false_alarms_per_day", (1 - scores["specificity"]) * WINDOWS_PER_DAY, "alarms",
-                   f"(1 - specificity) x {WINDOWS_PER_DAY:,.0f} windows a day of normal rhythm")
+        report.add(
+            name,
+            "false_alarms_per_day",
+            (1 - scores["specificity"]) * WINDOWS_PER_DAY,
+            "alarms",
+            f"(1 - specificity) x {WINDOWS_PER_DAY:,.0f} windows a day of normal rhythm",
+        )
     return report
 
 
@@ -265,12 +324,15 @@ def screening_report(models: dict[str, nn.Module], task: Task, split: str = "tes
 ENERGY_METRICS = ("energy_per_inference", "energy_above_idle_per_inference", "energy_modelled_per_inference")
 
 
-def battery_days(joules_per_window: float, capacity_mah: float = 200.0, volts: float = 3.7,
-                 windows_per_day: float = WINDOWS_PER_DAY) -> float:
+def battery_days(
+    joules_per_window: float, capacity_mah: float = 200.0, volts: float = 3.7, windows_per_day: float = WINDOWS_PER_DAY
+) -> float:
     """Return the days a full cell lasts if classifying windows were the only load (1 mAh = 3.6 coulombs)."""
     if not (capacity_mah > 0 and volts > 0 and joules_per_window > 0 and windows_per_day > 0):
-        raise ValueError(f"need capacity_mah, volts, joules_per_window and windows_per_day all > 0; got "
-                         f"{capacity_mah}, {volts}, {joules_per_window}, {windows_per_day}")
+        raise ValueError(
+            f"need capacity_mah, volts, joules_per_window and windows_per_day all > 0; got "
+            f"{capacity_mah}, {volts}, {joules_per_window}, {windows_per_day}"
+        )
     return capacity_mah * 3.6 * volts / (joules_per_window * windows_per_day)
 
 
@@ -285,9 +347,15 @@ def battery_report(report: Report, capacity_mah: float = 200.0, volts: float = 3
             value, note = float("nan"), f"no figure: the energy row reads {joules:.3g} J; {note or ''}".rstrip("; ")
         else:
             value = battery_days(joules, capacity_mah, volts)
-        days.add(r["model"], f"battery_days ({r['metric']})", value, "days",
-                 f"{capacity_mah:g} mAh x {volts:g} V / ({joules:.3g} J per window x {WINDOWS_PER_DAY:,.0f} windows "
-                 f"a day); the J per window: {r['method']}", note=note)
+        days.add(
+            r["model"],
+            f"battery_days ({r['metric']})",
+            value,
+            "days",
+            f"{capacity_mah:g} mAh x {volts:g} V / ({joules:.3g} J per window x {WINDOWS_PER_DAY:,.0f} windows "
+            f"a day); the J per window: {r['method']}",
+            note=note,
+        )
     return days
 
 
@@ -297,8 +365,13 @@ def plot_examples(task: Task, split: str = "test", patient: int | None = None) -
     x, y = task.splits[split].tensors
     who = patients(task, split)
     patient = int(who[0]) if patient is None else patient
-    fig = make_subplots(rows=len(CLASSES), cols=1, shared_xaxes=True, subplot_titles=[
-        f"{name} (synthetic patient {patient})" for name in CLASSES], vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=len(CLASSES),
+        cols=1,
+        shared_xaxes=True,
+        subplot_titles=[f"{name} (synthetic patient {patient})" for name in CLASSES],
+        vertical_spacing=0.08,
+    )
     t = np.arange(WINDOW) / RATE
     for k in range(len(CLASSES)):
         i = int(np.flatnonzero((who == patient) & (y.numpy() == k))[0])
@@ -317,8 +390,9 @@ class ThresholdExplorer(Explorer):
         # Probabilities are computed once per model; moving the slider only re-counts alarms.
         self.scores = {name: arrhythmia_scores(model, task, split) for name, model in models.items()}
         self.curves = {name: roc(*s) for name, s in self.scores.items()}
-        self.threshold = w.FloatSlider(value=0.5, min=0.01, max=0.99, step=0.01, description="threshold",
-                                       continuous_update=False)
+        self.threshold = w.FloatSlider(
+            value=0.5, min=0.01, max=0.99, step=0.01, description="threshold", continuous_update=False
+        )
         self.summary, self.output = w.HTML(), w.Output()
         self.result: Report | None = None
         self.runs = 0
@@ -337,21 +411,44 @@ class ThresholdExplorer(Explorer):
             alarms = (1 - point["specificity"]) * WINDOWS_PER_DAY
             report.add(name, "sensitivity", 100 * point["sensitivity"], "%", how)
             report.add(name, "specificity", 100 * point["specificity"], "%", how)
-            report.add(name, "false_alarms_per_day", alarms, "alarms", f"(1 - specificity) x "
-                       f"{WINDOWS_PER_DAY:,.0f} windows a day of normal rhythm; {how}")
+            report.add(
+                name,
+                "false_alarms_per_day",
+                alarms,
+                "alarms",
+                f"(1 - specificity) x {WINDOWS_PER_DAY:,.0f} windows a day of normal rhythm; {how}",
+            )
             colour = plots._colour(i)
-            fig.add_scatter(x=curve["false_alarm_rate"], y=curve["sensitivity"], mode="lines", line_color=colour,
-                            name=f"{name} (area {curve['auc']:.3f})")
-            fig.add_scatter(x=[1 - point["specificity"]], y=[point["sensitivity"]], mode="markers",
-                            marker={"size": 12, "color": colour}, showlegend=False)
-            lines.append(f"<b>{name}</b>: catches {point['sensitivity']:.1%} of arrhythmic windows, "
-                         f"misses {1 - point['sensitivity']:.1%}; {1 - point['specificity']:.1%} of normal windows "
-                         f"raise an alarm = {alarms:,.0f} false alarms a day")
+            fig.add_scatter(
+                x=curve["false_alarm_rate"],
+                y=curve["sensitivity"],
+                mode="lines",
+                line_color=colour,
+                name=f"{name} (area {curve['auc']:.3f})",
+            )
+            fig.add_scatter(
+                x=[1 - point["specificity"]],
+                y=[point["sensitivity"]],
+                mode="markers",
+                marker={"size": 12, "color": colour},
+                showlegend=False,
+            )
+            lines.append(
+                f"<b>{name}</b>: catches {point['sensitivity']:.1%} of arrhythmic windows, "
+                f"misses {1 - point['sensitivity']:.1%}; {1 - point['specificity']:.1%} of normal windows "
+                f"raise an alarm = {alarms:,.0f} false alarms a day"
+            )
         # Zoom on the part of the curves a log axis shows (false-alarm rates from 0.06 % to 100 %).
         low = min(c["sensitivity"][c["false_alarm_rate"] >= 10**-3.2].min() for c in self.curves.values())
-        fig.update_layout(xaxis_title="false-alarm rate (1 - specificity)", yaxis_title="sensitivity", height=400,
-                          xaxis_type="log", xaxis_range=[-3.2, 0], yaxis_range=[max(0.0, low - 0.02), 1.01],
-                          margin={"t": 30, "b": 40})
+        fig.update_layout(
+            xaxis_title="false-alarm rate (1 - specificity)",
+            yaxis_title="sensitivity",
+            height=400,
+            xaxis_type="log",
+            xaxis_range=[-3.2, 0],
+            yaxis_range=[max(0.0, low - 0.02), 1.01],
+            margin={"t": 30, "b": 40},
+        )
         self.result, self.runs = report, self.runs + 1
         self.redraw(fig)
         self.summary.value = "<br>".join(lines)

@@ -112,8 +112,11 @@ def _new_tracker(country: str):
     # With allow_multiple_runs=False CodeCarbon's lock swaps Ctrl-C for SystemExit: put it back.
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     tracker = _codecarbon().OfflineEmissionsTracker(
-        country_iso_code=country, output_methods=[], log_level="error",
-        measure_power_secs=3600, tracking_mode="machine",
+        country_iso_code=country,
+        output_methods=[],
+        log_level="error",
+        measure_power_secs=3600,
+        tracking_mode="machine",
     )
     for sig, handler in saved.items():
         if handler is not None and threading.current_thread() is threading.main_thread():
@@ -207,8 +210,7 @@ def _tracked_loop(fn: Callable[[], object], seconds: float, country: str) -> dic
     if data is None:
         raise EnergyUnavailable("CodeCarbon's stop() failed silently (set CODECARBON_LOG_LEVEL=warning)")
     foreign = foreign_cores(busy1 - busy0, own1 - own0, data.duration)
-    return {"joules": data.energy_consumed * 3.6e6, "seconds": data.duration, "calls": calls,
-            "foreign_cores": foreign}
+    return {"joules": data.energy_consumed * 3.6e6, "seconds": data.duration, "calls": calls, "foreign_cores": foreign}
 
 
 def _positive_window(fn: Callable[[], object], seconds: float, country: str) -> dict:
@@ -233,8 +235,10 @@ def _intensity(country: str) -> tuple[float, int]:
     """Return (g CO2e per kWh, year of the data) from CodeCarbon's offline grid table."""
     mix = _codecarbon().input.DataSource().get_global_energy_mix_data()
     if country not in mix:
-        raise ValueError(f"unknown country {country!r}: use an ISO 3166 alpha-3 code such as FRA, USA, "
-                         f"IND or NOR (lightlab.energy.countries() lists all {len(mix)})")
+        raise ValueError(
+            f"unknown country {country!r}: use an ISO 3166 alpha-3 code such as FRA, USA, "
+            f"IND or NOR (lightlab.energy.countries() lists all {len(mix)})"
+        )
     return mix[country]["carbon_intensity"], mix[country].get("year", 2023)
 
 
@@ -250,8 +254,9 @@ def co2e_grams(joules: float, country: str) -> float:
 
 def _check_example(example: torch.Tensor | None) -> None:
     if example is not None and (example.ndim == 0 or bool(torch.isnan(example).any())):
-        raise ValueError("example must be a batch without NaN (first dimension = batch size), "
-                         "e.g. torch.rand(64, 1, 8, 8)")
+        raise ValueError(
+            "example must be a batch without NaN (first dimension = batch size), e.g. torch.rand(64, 1, 8, 8)"
+        )
 
 
 def _as_callable(model: object, example: torch.Tensor | None) -> tuple[Callable[[], object], int]:
@@ -268,8 +273,14 @@ def _as_callable(model: object, example: torch.Tensor | None) -> tuple[Callable[
 
 def _row(model: str, metric: str, values: list[float], unit: str, method: str, note: str = "") -> dict:
     """One row: the median over windows, with half the min-max range as spread."""
-    row = {"model": model, "metric": metric, "value": statistics.median(values), "unit": unit,
-           "method": method, "spread": (max(values) - min(values)) / 2}
+    row = {
+        "model": model,
+        "metric": metric,
+        "value": statistics.median(values),
+        "unit": unit,
+        "method": method,
+        "spread": (max(values) - min(values)) / 2,
+    }
     return {**row, "note": note} if note else row
 
 
@@ -328,11 +339,20 @@ def measure_energy(
         if idle:
             above = [(w["joules"] - p_idle * w["seconds"]) / (w["calls"] * w["batch"]) for w in series]
             above_how = f"{how}, above idle ({p_idle:.1f} W x time subtracted)"
-            rows.append(_row(name, "energy_above_idle_per_inference", above, "J", above_how,
-                             _disturbance(series + naps)))  # a disturbed idle baseline skews it too
+            rows.append(
+                _row(name, "energy_above_idle_per_inference", above, "J", above_how, _disturbance(series + naps))
+            )  # a disturbed idle baseline skews it too
         grams = [co2e_grams(j, country) for j in total]
-        rows.append(_row(name, "co2e_per_inference", grams, "g CO2e", f"{how}; x {country} grid "
-                         f"{grams_per_kwh:g} g/kWh (CodeCarbon offline grid data {year})", note))
+        rows.append(
+            _row(
+                name,
+                "co2e_per_inference",
+                grams,
+                "g CO2e",
+                f"{how}; x {country} grid {grams_per_kwh:g} g/kWh (CodeCarbon offline grid data {year})",
+                note,
+            )
+        )
     if idle:
         rows.append(_row("idle", "idle_power", idle_watts, "W", f"{how}, sleeping", _disturbance(naps)))
     return rows
@@ -378,7 +398,16 @@ def modelled_energy(
     compute_j, memory_j = macs * mac_j, words * DRAM_J_PER_WORD
     total = compute_j + memory_j
     note = f"{precision}: compute {compute_j / total:.0%}, DRAM traffic {memory_j / total:.0%}"
-    return {"model": name or type(model).__name__, "metric": "energy_modelled_per_inference", "value": total,
-            "unit": "J", "method": "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)", "note": note,
-            "precision": precision, "macs": macs, "dram_words": words, "compute_j": compute_j,
-            "memory_j": memory_j}
+    return {
+        "model": name or type(model).__name__,
+        "metric": "energy_modelled_per_inference",
+        "value": total,
+        "unit": "J",
+        "method": "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)",
+        "note": note,
+        "precision": precision,
+        "macs": macs,
+        "dram_words": words,
+        "compute_j": compute_j,
+        "memory_j": memory_j,
+    }

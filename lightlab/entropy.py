@@ -57,9 +57,9 @@ def huffman_encode(data: bytes) -> bytes:
 def huffman_decode(blob: bytes) -> bytes:
     """Return the bytes that ``huffman_encode`` turned into ``blob``."""
     n, size = struct.unpack_from("<IH", blob)
-    table = blob[6:6 + size]
+    table = blob[6 : 6 + size]
     lookup = {code: symbol for symbol, code in canonical_codes({s: k for s, k in enumerate(table) if k}).items()}
-    bits = (np.unpackbits(np.frombuffer(blob[6 + size:], dtype=np.uint8)) + ord("0")).tobytes().decode()
+    bits = (np.unpackbits(np.frombuffer(blob[6 + size :], dtype=np.uint8)) + ord("0")).tobytes().decode()
     out, code = bytearray(), ""
     for bit in bits:  # a prefix code: the first match is the symbol
         code += bit

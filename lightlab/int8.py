@@ -81,8 +81,11 @@ class OnnxModel(nn.Module):
         self.input_name = self.session.get_inputs()[0].name
         graph = onnx.load_from_string(self.onnx_bytes).graph
         # The weights and biases stored in the file; quantization scales, zero points and shapes are not counted.
-        self._weights = [torch.from_numpy(numpy_helper.to_array(t).copy()) for t in graph.initializer
-                         if not t.name.endswith(("_scale", "_zero_point")) and t.data_type != onnx.TensorProto.INT64]
+        self._weights = [
+            torch.from_numpy(numpy_helper.to_array(t).copy())
+            for t in graph.initializer
+            if not t.name.endswith(("_scale", "_zero_point")) and t.data_type != onnx.TensorProto.INT64
+        ]
         self.ops = sorted({node.op_type for node in graph.node})
         self.precision = "int8" if INT8_OPS & set(self.ops) else "fp32"
 
@@ -131,19 +134,30 @@ def export_onnx(model: nn.Module, example: torch.Tensor) -> bytes:
     with warnings.catch_warnings(), _quiet("torch.onnx._internal.exporter._registration"):
         warnings.simplefilter("ignore", FutureWarning)
         try:
-            program = torch.onnx.export(model, (example,), dynamo=True, verbose=False, input_names=["input"],
-                                        output_names=["output"], dynamic_shapes=({0: torch.export.Dim("batch")},))
+            program = torch.onnx.export(
+                model,
+                (example,),
+                dynamo=True,
+                verbose=False,
+                input_names=["input"],
+                output_names=["output"],
+                dynamic_shapes=({0: torch.export.Dim("batch")},),
+            )
         except Exception as err:
-            raise ValueError(f"torch.onnx.export could not export {type(model).__name__}: ONNX Runtime needs a "
-                             f"model that torch.export can trace. (torch said: {err})") from err
+            raise ValueError(
+                f"torch.onnx.export could not export {type(model).__name__}: ONNX Runtime needs a "
+                f"model that torch.export can trace. (torch said: {err})"
+            ) from err
     return program.model_proto.SerializeToString()
 
 
 def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int) -> torch.Tensor:
     """Return up to ``size`` real inputs from a Task's train split, a DataLoader or a tensor."""
     if data is None:
-        raise ValueError("static int8 needs calibration data: pass QuantConfig(calibration=task) (or a DataLoader "
-                         "or an input tensor) so ONNX Runtime can measure each activation's range on real inputs")
+        raise ValueError(
+            "static int8 needs calibration data: pass QuantConfig(calibration=task) (or a DataLoader "
+            "or an input tensor) so ONNX Runtime can measure each activation's range on real inputs"
+        )
     if isinstance(data, Task):
         return data.splits["train"].tensors[0][:size]
     if isinstance(data, torch.Tensor):
@@ -162,17 +176,21 @@ def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int)
 
 def _unsupported(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
     """Return 'name (Type)' for every weighted leaf layer not in ``supported``."""
-    return [f"{name!r} ({type(m).__name__})" for name, m in model.named_modules()
-            if not list(m.children()) and any(True for _ in m.parameters(recurse=False))
-            and not isinstance(m, supported)]
+    return [
+        f"{name!r} ({type(m).__name__})"
+        for name, m in model.named_modules()
+        if not list(m.children()) and any(True for _ in m.parameters(recurse=False)) and not isinstance(m, supported)
+    ]
 
 
 def _check_layers(model: nn.Module, cfg: QuantConfig, supported: tuple[type, ...], why: str) -> None:
     """Raise naming the layers ``cfg.backend`` cannot quantize, unless ``cfg.skip_unsupported``."""
     bad = _unsupported(model, supported)
     if bad and not cfg.skip_unsupported:
-        raise ValueError(f"backend {cfg.backend!r} cannot quantize layer(s) {', '.join(bad)}: {why}. Pass "
-                         "QuantConfig(..., skip_unsupported=True) to keep them in float32")
+        raise ValueError(
+            f"backend {cfg.backend!r} cannot quantize layer(s) {', '.join(bad)}: {why}. Pass "
+            "QuantConfig(..., skip_unsupported=True) to keep them in float32"
+        )
 
 
 def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None = None) -> OnnxModel:
@@ -189,24 +207,32 @@ def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None 
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    _check_layers(model, cfg, ORT_SUPPORTED, "ONNX Runtime quantizes Conv, Linear (Gemm/MatMul) and folds "
-                  "BatchNorm; other weighted layers stay float32")
+    _check_layers(
+        model,
+        cfg,
+        ORT_SUPPORTED,
+        "ONNX Runtime quantizes Conv, Linear (Gemm/MatMul) and folds BatchNorm; other weighted layers stay float32",
+    )
     model = copy.deepcopy(model).eval()  # counting MACs runs it: BatchNorm in train mode would update its stats
     has_conv = any(isinstance(m, CONV) for m in model.modules())
     mode = ("static" if has_conv else "dynamic") if cfg.mode == "auto" else cfg.mode
     if mode == "dynamic" and has_conv:
-        warnings.warn("ONNX Runtime dynamic int8 on a CNN is usually SLOWER than float32 (it re-quantizes every "
-                      "activation at run time, and its integer convolution kernels are slow): use mode='static'",
-                      stacklevel=3)
+        warnings.warn(
+            "ONNX Runtime dynamic int8 on a CNN is usually SLOWER than float32 (it re-quantizes every "
+            "activation at run time, and its integer convolution kernels are slow): use mode='static'",
+            stacklevel=3,
+        )
     if mode == "static" or cfg.calibration is not None:
         inputs = calibration_inputs(cfg.calibration, cfg.calibration_size)
     else:
-        raise ValueError("pass QuantConfig(calibration=task) (or an input tensor): dynamic int8 needs no "
-                         "calibration, but the export needs an example input to trace the model")
+        raise ValueError(
+            "pass QuantConfig(calibration=task) (or an input tensor): dynamic int8 needs no "
+            "calibration, but the export needs an example input to trace the model"
+        )
 
     class Reader(CalibrationDataReader):
         def __init__(self, name: str):
-            self.batches = iter([{name: inputs[i:i + 32].numpy()} for i in range(0, len(inputs), 32)])
+            self.batches = iter([{name: inputs[i : i + 32].numpy()} for i in range(0, len(inputs), 32)])
 
         def get_next(self) -> dict | None:
             return next(self.batches, None)
@@ -218,12 +244,20 @@ def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None 
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
         options = {"WeightSymmetric": cfg.scheme == "symmetric"}
         if mode == "static":
-            quantize_static(str(pre), str(out), Reader("input"), quant_format=QuantFormat.QDQ,
-                            per_channel=cfg.per_channel, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8, extra_options=options)
+            quantize_static(
+                str(pre),
+                str(out),
+                Reader("input"),
+                quant_format=QuantFormat.QDQ,
+                per_channel=cfg.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                extra_options=options,
+            )
         else:
-            quantize_dynamic(str(pre), str(out), per_channel=cfg.per_channel, weight_type=QuantType.QInt8,
-                             extra_options=options)
+            quantize_dynamic(
+                str(pre), str(out), per_channel=cfg.per_channel, weight_type=QuantType.QInt8, extra_options=options
+            )
         return OnnxModel(out.read_bytes(), macs_per_sample=count_macs(model, inputs[:1]))
 
 
@@ -238,8 +272,13 @@ def _torchao() -> tuple:
 def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
     """Return a copy with int8 weights and dynamically quantized int8 activations in every Linear (torchao)."""
     Int8DynamicActivationInt8WeightConfig, quantize_ = _torchao()
-    _check_layers(model, cfg, (nn.Linear,), "torchao's Int8DynamicActivationInt8WeightConfig handles nn.Linear "
-                  "only (use backend='onnxruntime' for convolutions)")
+    _check_layers(
+        model,
+        cfg,
+        (nn.Linear,),
+        "torchao's Int8DynamicActivationInt8WeightConfig handles nn.Linear "
+        "only (use backend='onnxruntime' for convolutions)",
+    )
     new = copy.deepcopy(model).eval()
     quantize_(new, Int8DynamicActivationInt8WeightConfig())
     # Eager mode dispatches every int8 step through a tensor subclass, which small layers pay for; compiling fuses
@@ -247,8 +286,13 @@ def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
     return torch.compile(new) if cfg.compile else new
 
 
-def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: int = 64, rounds: int | None = None,
-              repeats: int | None = None) -> Report:
+def benchmark(
+    models: dict[str, nn.Module],
+    data: Task | torch.Tensor,
+    batch: int = 64,
+    rounds: int | None = None,
+    repeats: int | None = None,
+) -> Report:
     """Return accuracy (with a Task), size, stored weights, latency and speed-up over the first model.
 
     Latency is ``ll.measure.interleaved`` at ``batch``: the models take turns for ``rounds`` rounds and each
@@ -267,17 +311,29 @@ def benchmark(models: dict[str, nn.Module], data: Task | torch.Tensor, batch: in
         report.add(name, "size", size, "bytes", how)
         report.add(name, "params", count_params(m), "count", "weight elements stored")
         t = best[name]
-        report.add(name, f"latency_p50_b{batch}", t.p50, "ms", f"{t.method}; best of {rounds} alternating rounds",
-                   spread=t.iqr)
+        report.add(
+            name, f"latency_p50_b{batch}", t.p50, "ms", f"{t.method}; best of {rounds} alternating rounds", spread=t.iqr
+        )
     baseline = next(iter(models))
     for name in models:
-        report.add(name, "speedup", report.ratio(f"latency_p50_b{batch}", baseline, name), "x",
-                   f"{baseline} p50 / this p50 at batch {batch}")
+        report.add(
+            name,
+            "speedup",
+            report.ratio(f"latency_p50_b{batch}", baseline, name),
+            "x",
+            f"{baseline} p50 / this p50 at batch {batch}",
+        )
     return report
 
 
-def compare_backends(model: nn.Module, data: Task | torch.Tensor, batch: int = 64, compile: bool = False,
-                     rounds: int | None = None, repeats: int | None = None) -> Report:
+def compare_backends(
+    model: nn.Module,
+    data: Task | torch.Tensor,
+    batch: int = 64,
+    compile: bool = False,
+    rounds: int | None = None,
+    repeats: int | None = None,
+) -> Report:
     """Return a Report on torch FP32, ONNX Runtime FP32 and int8, torchao int8 eager (and compiled if asked).
 
     ``data`` is a Task (adds accuracy; calibrates on its train split) or an input tensor. ONNX Runtime int8 is
@@ -290,14 +346,18 @@ def compare_backends(model: nn.Module, data: Task | torch.Tensor, batch: int = 6
     example = data.example(1) if isinstance(data, Task) else data[:1]
     mode = "static" if any(isinstance(m, CONV) for m in reference.modules()) else "dynamic"
     exported = export_onnx(reference, example)
-    models = {"torch fp32": reference, "onnxruntime fp32": OnnxModel(exported,
-                                                                     macs_per_sample=count_macs(reference, example)),
-              f"onnxruntime int8 ({mode})": onnxruntime_int8(reference, QuantConfig(backend="onnxruntime",
-                                                                                      calibration=data), exported),
-              "torchao int8 eager": torchao_int8(reference, QuantConfig(backend="torchao", skip_unsupported=True))}
+    models = {
+        "torch fp32": reference,
+        "onnxruntime fp32": OnnxModel(exported, macs_per_sample=count_macs(reference, example)),
+        f"onnxruntime int8 ({mode})": onnxruntime_int8(
+            reference, QuantConfig(backend="onnxruntime", calibration=data), exported
+        ),
+        "torchao int8 eager": torchao_int8(reference, QuantConfig(backend="torchao", skip_unsupported=True)),
+    }
     if compile:
-        models["torchao int8 compiled"] = torchao_int8(reference, QuantConfig(backend="torchao", compile=True,
-                                                                              skip_unsupported=True))
+        models["torchao int8 compiled"] = torchao_int8(
+            reference, QuantConfig(backend="torchao", compile=True, skip_unsupported=True)
+        )
     report = benchmark(models, data, batch, rounds, repeats)
     float_layers = _unsupported(reference, (nn.Linear,))
     for row in report.rows:
@@ -310,12 +370,18 @@ def speedup_outlook() -> str:
     """Return one paragraph on what int8 speed-up to expect from this CPU's int8 instructions, and why."""
     found = int8_instructions()
     if any("VNNI" in name or "AMX" in name for name in found):
-        return (f"This CPU has {', '.join(found)}: one instruction (VPDPBUSD) multiplies 4 pairs of int8 values "
-                "and adds them into each 32-bit lane, 4x the multiply-adds of a float32 FMA per instruction, on "
-                "data 4x smaller. Expect int8 layers to run several times faster than float32.")
+        return (
+            f"This CPU has {', '.join(found)}: one instruction (VPDPBUSD) multiplies 4 pairs of int8 values "
+            "and adds them into each 32-bit lane, 4x the multiply-adds of a float32 FMA per instruction, on "
+            "data 4x smaller. Expect int8 layers to run several times faster than float32."
+        )
     if found:
-        return (f"This CPU has {', '.join(found)} (int8 dot-product instructions, SDOT/UDOT): int8 layers can "
-                "run several times faster than float32.")
-    return ("No int8 dot-product instructions found (no AVX-512 VNNI, AVX-VNNI or ARM dotprod): int8 products "
-            "take 2 to 3 instructions (AVX2 VPMADDUBSW, VPMADDWD, VPADDD) instead of one, so expect a smaller "
-            "speed-up, or none. The 4x smaller file still holds: that is the reliable win.")
+        return (
+            f"This CPU has {', '.join(found)} (int8 dot-product instructions, SDOT/UDOT): int8 layers can "
+            "run several times faster than float32."
+        )
+    return (
+        "No int8 dot-product instructions found (no AVX-512 VNNI, AVX-VNNI or ARM dotprod): int8 products "
+        "take 2 to 3 instructions (AVX2 VPMADDUBSW, VPMADDWD, VPADDD) instead of one, so expect a smaller "
+        "speed-up, or none. The 4x smaller file still holds: that is the reliable win."
+    )

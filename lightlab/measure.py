@@ -126,13 +126,14 @@ class Timing:
     @property
     def method(self) -> str:
         """Return how these samples were taken."""
-        return (f"wall clock, {len(self.samples_ms)} runs after {self.warmup} warm-up, "
-                f"batch {self.batch_size}, {self.threads} threads")
+        return (
+            f"wall clock, {len(self.samples_ms)} runs after {self.warmup} warm-up, "
+            f"batch {self.batch_size}, {self.threads} threads"
+        )
 
 
 @torch.inference_mode()
-def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
-            repeats: int | None = None) -> Timing:
+def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None, repeats: int | None = None) -> Timing:
     """Return per-call latency samples of ``model(example)`` after warm-up (garbage collector paused)."""
     warmup = int(warmup if warmup is not None else config.pick(10, 3))
     repeats = int(repeats if repeats is not None else config.pick(100, 20))
@@ -159,8 +160,9 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None,
     return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
 
 
-def interleaved(models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 3,
-                repeats: int | None = None) -> dict[str, Timing]:
+def interleaved(
+    models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 3, repeats: int | None = None
+) -> dict[str, Timing]:
     """Time models in turns for ``rounds`` rounds and keep each model's best round (lowest p50).
 
     Other processes on a shared machine can only add time, and they hit models unevenly (PyTorch's threads wait
@@ -177,17 +179,24 @@ def interleaved(models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 
 
 def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
     """Raise a clear error when ``model`` cannot take ``example`` or gives the wrong number of outputs."""
-    expected = f"task {task.name!r} gives inputs of shape [batch, {', '.join(map(str, task.input_shape))}]" \
-        if task else f"the example has shape {list(example.shape)}"
+    expected = (
+        f"task {task.name!r} gives inputs of shape [batch, {', '.join(map(str, task.input_shape))}]"
+        if task
+        else f"the example has shape {list(example.shape)}"
+    )
     try:
         with torch.inference_mode():
             out = model.eval()(example[:1])
     except RuntimeError as err:
-        raise ValueError(f"model {name!r} does not accept these inputs: {expected}. "
-                         f"Build the model for that input shape. (PyTorch said: {err})") from err
+        raise ValueError(
+            f"model {name!r} does not accept these inputs: {expected}. "
+            f"Build the model for that input shape. (PyTorch said: {err})"
+        ) from err
     if task and (out.dim() != 2 or out.shape[1] != task.num_classes):
-        raise ValueError(f"model {name!r} returns outputs of shape {list(out.shape)}, but task {task.name!r} "
-                         f"has {task.num_classes} classes: its last layer should have {task.num_classes} outputs")
+        raise ValueError(
+            f"model {name!r} returns outputs of shape {list(out.shape)}, but task {task.name!r} "
+            f"has {task.num_classes} classes: its last layer should have {task.num_classes} outputs"
+        )
 
 
 def environment() -> dict:
@@ -225,8 +234,7 @@ def int8_instructions() -> list[str]:
         flags = set(open("/proc/cpuinfo").read().split())
     except OSError:
         return []
-    known = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8",
-             "asimddp": "ARM dotprod"}
+    known = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8", "asimddp": "ARM dotprod"}
     return [label for flag, label in known.items() if flag in flags]
 
 
@@ -241,10 +249,16 @@ def task_scores(model: nn.Module, task: Task, split: str = "test") -> dict[str, 
     return scores
 
 
-def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = None,
-            example: torch.Tensor | None = None, batch_sizes: tuple[int, ...] = (1, 64),
-            energy: bool = False, country: str = "FRA", repeats: int | None = None,
-            progress: bool = False) -> Report:
+def measure(
+    models: nn.Module | Mapping[str, nn.Module],
+    task: Task | None = None,
+    example: torch.Tensor | None = None,
+    batch_sizes: tuple[int, ...] = (1, 64),
+    energy: bool = False,
+    country: str = "FRA",
+    repeats: int | None = None,
+    progress: bool = False,
+) -> Report:
     """Return a Report measuring each model (a module or a {name: module} dict) on a Task or an example input.
 
     With a Task: accuracy on its test split, and its real test inputs for timing. With only ``example``:
@@ -265,34 +279,59 @@ def measure(models: nn.Module | Mapping[str, nn.Module], task: Task | None = Non
         model.eval()
         if task is not None:
             for metric, value in task_scores(model, task).items():
-                report.add(name, metric, 100 * value, "%", f"test split, {task.sizes()['test']} samples of "
-                           f"{task.name!r}" + (" (synthetic)" if task.synthetic else ""))
+                report.add(
+                    name,
+                    metric,
+                    100 * value,
+                    "%",
+                    f"test split, {task.sizes()['test']} samples of "
+                    f"{task.name!r}" + (" (synthetic)" if task.synthetic else ""),
+                )
         report.add(name, "params", count_params(model), "count", "sum of parameter elements")
         size, how = file_size(model)
         report.add(name, "size", size, "bytes", how)
         report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
-        report.add(name, "peak_memory", peak_memory(model, one), "bytes",
-                   "weights + largest layer input+output (forward hooks), batch 1")
+        report.add(
+            name,
+            "peak_memory",
+            peak_memory(model, one),
+            "bytes",
+            "weights + largest layer input+output (forward hooks), batch 1",
+        )
         report.rows.append(modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name))
         for b in batch_sizes:
-            x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None \
-                else task.example(b)
+            x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
             t = latency(model, x, repeats=repeats)
             report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
             report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method, note=t.note)
             if b == max(batch_sizes):
                 report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
-                report.add(name, "compute_s_per_million", t.p50 / b * 1e3, "s",
-                           f"CPU-seconds per 1e6 inferences at batch {b} ({t.threads} threads busy)")
+                report.add(
+                    name,
+                    "compute_s_per_million",
+                    t.p50 / b * 1e3,
+                    "s",
+                    f"CPU-seconds per 1e6 inferences at batch {b} ({t.threads} threads busy)",
+                )
     if energy:
         _add_energy(report, models, task, example, max(batch_sizes), country, progress)
     return report
 
 
-def _add_energy(report: Report, models: Mapping[str, nn.Module], task: Task | None,
-                example: torch.Tensor | None, batch: int, country: str, progress: bool) -> None:
+def _add_energy(
+    report: Report,
+    models: Mapping[str, nn.Module],
+    task: Task | None,
+    example: torch.Tensor | None,
+    batch: int,
+    country: str,
+    progress: bool,
+) -> None:
     """Append CodeCarbon energy rows (measured or estimated, as labelled) for every model."""
-    x = example if example is not None and example.shape[0] >= batch else \
-        (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
+    x = (
+        example
+        if example is not None and example.shape[0] >= batch
+        else (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
+    )
     report.rows.extend(measure_energy(dict(models), x, country=country, progress=progress))
     report.environment["energy_method"] = method()

@@ -51,8 +51,9 @@ class Candidate:
     def build(self, input_shape: tuple[int, ...], classes: int, seed: int = 0) -> nn.Sequential:
         """Return the seeded model; conv kinds end with global average pooling and a Linear head."""
         if self.kind == "mlp" or self.depth == 0:
-            return zoo.mlp(math.prod(input_shape), classes, (self.width,) * (self.depth if self.kind == "mlp" else 0),
-                           seed=seed)
+            return zoo.mlp(
+                math.prod(input_shape), classes, (self.width,) * (self.depth if self.kind == "mlp" else 0), seed=seed
+            )
         config.seed_everything(seed)
         c = input_shape[0]
         layers: list[nn.Module] = []
@@ -71,8 +72,9 @@ def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
     """Return every distinct architecture of ``space`` for inputs of ``input_shape``, or raise naming the fix."""
     for name in ("kinds", "depths", "widths", "kernels"):
         if not getattr(space, name):
-            raise ValueError(f"the search space has no {name}: give at least one, e.g. Space({name}="
-                             f"{getattr(Space(), name)})")
+            raise ValueError(
+                f"the search space has no {name}: give at least one, e.g. Space({name}={getattr(Space(), name)})"
+            )
     unknown = [k for k in space.kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown block kinds {unknown}; choose from {', '.join(KINDS)}")
@@ -80,20 +82,29 @@ def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
         raise ValueError(f"depths must be >= 0, widths >= 1 and kernels odd and >= 1; got {space}")
     if any(k != "mlp" for k in space.kinds):
         if len(input_shape) != 3:
-            raise ValueError(f"conv kinds need image inputs (channels, height, width), got {input_shape}; "
-                             f"use Space(kinds=('mlp',))")
+            raise ValueError(
+                f"conv kinds need image inputs (channels, height, width), got {input_shape}; use Space(kinds=('mlp',))"
+            )
         deepest = int(math.log2(min(input_shape[1:])))  # each block halves the image; stop at 1 pixel
         if max(space.depths) > deepest:
-            raise ValueError(f"depth {max(space.depths)} is impossible: each conv block halves the "
-                             f"{input_shape[1]}x{input_shape[2]} input, so at most {deepest} blocks fit; "
-                             f"use depths <= {deepest}")
-    found = {str(c): c for c in (Candidate(kind, d, w, k if kind != "mlp" else 3) for kind, d, w, k in
-                                 itertools.product(space.kinds, space.depths, space.widths, space.kernels))}
+            raise ValueError(
+                f"depth {max(space.depths)} is impossible: each conv block halves the "
+                f"{input_shape[1]}x{input_shape[2]} input, so at most {deepest} blocks fit; "
+                f"use depths <= {deepest}"
+            )
+    found = {
+        str(c): c
+        for c in (
+            Candidate(kind, d, w, k if kind != "mlp" else 3)
+            for kind, d, w, k in itertools.product(space.kinds, space.depths, space.widths, space.kernels)
+        )
+    }
     return [found[name] for name in sorted(found)]
 
 
-def latency_table(space: Space, task: Task, batch: int = 1, rounds: int | None = None,
-                  progress: bool = True) -> LatencyTable:
+def latency_table(
+    space: Space, task: Task, batch: int = 1, rounds: int | None = None, progress: bool = True
+) -> LatencyTable:
     """Return a LatencyTable measured on this machine for every layer that ``space`` can put in a model."""
     models = [c.build(task.input_shape, task.num_classes) for c in candidates(space, task.input_shape)]
     return measure_table(models, task.input_shape, batch, rounds, progress)
@@ -108,8 +119,9 @@ class Budget:
 
     def allows(self, latency_ms: float, params: int) -> bool:
         """Return True when a candidate with this latency and size fits the budget."""
-        return (self.latency_ms is None or latency_ms <= self.latency_ms) and \
-            (self.params is None or params <= self.params)
+        return (self.latency_ms is None or latency_ms <= self.latency_ms) and (
+            self.params is None or params <= self.params
+        )
 
 
 def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
@@ -117,8 +129,14 @@ def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
     rows = []
     for cand in candidates(space, task.input_shape):
         model = cand.build(task.input_shape, task.num_classes)
-        rows.append({**asdict(cand), "name": str(cand), "latency_ms": table.predict(model, task.input_shape),
-                     "params": measure.count_params(model)})
+        rows.append(
+            {
+                **asdict(cand),
+                "name": str(cand),
+                "latency_ms": table.predict(model, task.input_shape),
+                "params": measure.count_params(model),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -129,9 +147,11 @@ def check_budget(budget: Budget, space_costs: pd.DataFrame) -> None:
         return
     fastest = space_costs.loc[space_costs.latency_ms.idxmin()]
     smallest = space_costs.loc[space_costs.params.idxmin()]
-    raise ValueError(f"no candidate in the space meets {budget}: the tightest feasible latency budget is "
-                     f"{fastest.latency_ms:.4f} ms ({fastest['name']}) and the tightest feasible params budget is "
-                     f"{smallest.params} ({smallest['name']}); loosen the budget or add smaller choices to the space")
+    raise ValueError(
+        f"no candidate in the space meets {budget}: the tightest feasible latency budget is "
+        f"{fastest.latency_ms:.4f} ms ({fastest['name']}) and the tightest feasible params budget is "
+        f"{smallest.params} ({smallest['name']}); loosen the budget or add smaller choices to the space"
+    )
 
 
 @dataclass(frozen=True)
@@ -148,8 +168,11 @@ class SearchConfig:
     train_threads: int = 1  # tiny models train fastest on one thread, and far slower on two when a core is busy
 
 
-SAMPLERS = {"random": optuna.samplers.RandomSampler, "nsga2": optuna.samplers.NSGAIISampler,
-            "tpe": optuna.samplers.TPESampler}
+SAMPLERS = {
+    "random": optuna.samplers.RandomSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "tpe": optuna.samplers.TPESampler,
+}
 
 
 @dataclass
@@ -164,16 +187,23 @@ class SearchResult:
     def best(self, budget: Budget | None = None) -> Candidate:
         """Return the most accurate (on validation) trained candidate within ``budget`` (default: the search's)."""
         budget = budget or self.budget
-        fits = self.trials[[budget.allows(a, b) for a, b in zip(self.trials.latency_ms, self.trials.params,
-                                                                                 strict=True)]]
+        fits = self.trials[
+            [budget.allows(a, b) for a, b in zip(self.trials.latency_ms, self.trials.params, strict=True)]
+        ]
         if fits.empty:
             raise ValueError(f"no trained candidate meets {budget}; loosen it or search with more trials")
         row = fits.sort_values(["val_accuracy", "latency_ms", "params"], ascending=[False, True, True]).iloc[0]
         return Candidate(row.kind, int(row.depth), int(row.width), int(row.kernel))
 
 
-def search(task: Task, space: Space = Space(), budget: Budget = Budget(), cfg: SearchConfig | None = None,
-           table: LatencyTable | None = None, progress: bool = True) -> SearchResult:
+def search(
+    task: Task,
+    space: Space = Space(),
+    budget: Budget = Budget(),
+    cfg: SearchConfig | None = None,
+    table: LatencyTable | None = None,
+    progress: bool = True,
+) -> SearchResult:
     """Return a SearchResult: Optuna trains ``cfg.trials`` candidates within ``budget`` (maximise validation
     accuracy, minimise predicted latency and parameters); a stored study is resumed, not redone."""
     cfg = cfg or SearchConfig()
@@ -192,21 +222,30 @@ def search(task: Task, space: Space = Space(), budget: Budget = Budget(), cfg: S
         from optuna.storages.journal import JournalFileBackend
 
         storage = optuna.storages.JournalStorage(JournalFileBackend(str(cfg.storage)))
-    study = optuna.create_study(study_name=cfg.study_name, storage=storage, load_if_exists=True,
-                                directions=["maximize", "minimize", "minimize"])
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, load_if_exists=True, directions=["maximize", "minimize", "minimize"]
+    )
     # A resumed study restarts the sampler, so offset its seed by the trials already stored (still reproducible).
     study.sampler = SAMPLERS[cfg.sampler](seed=cfg.seed + len(study.trials))
     lookup = space_costs.set_index("name")
     # Each distinct architecture is trained once: ask for no more than the budget lets through.
     trials = min(trials, sum(budget.allows(a, b) for a, b in zip(lookup.latency_ms, lookup.params, strict=True)))
-    bar = tqdm(total=trials, initial=min(len(_complete(study)), trials), desc=f"NAS ({cfg.sampler})",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        total=trials,
+        initial=min(len(_complete(study)), trials),
+        desc=f"NAS ({cfg.sampler})",
+        disable=not progress,
+        leave=False,
+    )
 
     def objective(trial: optuna.Trial) -> tuple[float, float, float]:
         kind = trial.suggest_categorical("kind", space.kinds)
-        cand = Candidate(kind, trial.suggest_categorical("depth", space.depths),
-                         trial.suggest_categorical("width", space.widths),
-                         trial.suggest_categorical("kernel", space.kernels) if kind != "mlp" else 3)
+        cand = Candidate(
+            kind,
+            trial.suggest_categorical("depth", space.depths),
+            trial.suggest_categorical("width", space.widths),
+            trial.suggest_categorical("kernel", space.kernels) if kind != "mlp" else 3,
+        )
         trial.set_user_attr("name", str(cand))
         latency, params = lookup.loc[str(cand), ["latency_ms", "params"]]
         # Over budget (known from the table, before any training) or already trained (seeded: same result).
@@ -233,53 +272,94 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 def _frame(study: optuna.Study) -> pd.DataFrame:
     """Return one row per completed trial: architecture, validation accuracy, predicted latency, params."""
-    rows = [{"trial": t.number, "kind": t.params["kind"], "depth": t.params["depth"], "width": t.params["width"],
-             "kernel": t.params.get("kernel", 3), "name": t.user_attrs["name"], "val_accuracy": t.values[0],
-             "latency_ms": t.values[1], "params": int(t.values[2])}
-            for t in _complete(study)]
-    return pd.DataFrame(rows, columns=["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy",
-                                       "latency_ms", "params"])
+    rows = [
+        {
+            "trial": t.number,
+            "kind": t.params["kind"],
+            "depth": t.params["depth"],
+            "width": t.params["width"],
+            "kernel": t.params.get("kernel", 3),
+            "name": t.user_attrs["name"],
+            "val_accuracy": t.values[0],
+            "latency_ms": t.values[1],
+            "params": int(t.values[2]),
+        }
+        for t in _complete(study)
+    ]
+    return pd.DataFrame(
+        rows, columns=["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy", "latency_ms", "params"]
+    )
 
 
-def pareto(points: pd.DataFrame, maximize: tuple[str, ...] = ("val_accuracy",),
-           minimize: tuple[str, ...] = ("latency_ms", "params")) -> pd.DataFrame:
+def pareto(
+    points: pd.DataFrame,
+    maximize: tuple[str, ...] = ("val_accuracy",),
+    minimize: tuple[str, ...] = ("latency_ms", "params"),
+) -> pd.DataFrame:
     """Return the rows of ``points`` that no other row dominates (as good in every objective, better in one)."""
     if points.empty:
         return points
-    values = np.column_stack([points[c].to_numpy(float) for c in maximize] +
-                             [-points[c].to_numpy(float) for c in minimize])
+    values = np.column_stack(
+        [points[c].to_numpy(float) for c in maximize] + [-points[c].to_numpy(float) for c in minimize]
+    )
     keep = [not any(np.all(other >= v) and np.any(other > v) for other in values) for v in values]
     return points[keep]
 
 
-def retrain(cand: Candidate, task: Task, epochs: int | None = None, lr: float = 1e-2, seed: int = 0,
-            train_threads: int = 1, progress: bool = True) -> nn.Module:
+def retrain(
+    cand: Candidate,
+    task: Task,
+    epochs: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    train_threads: int = 1,
+    progress: bool = True,
+) -> nn.Module:
     """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly)."""
     model = cand.build(task.input_shape, task.num_classes, seed=seed)
     with config.using_threads(train_threads):
-        train.fit(model, task, epochs=int(epochs or config.pick(60, 15)), lr=lr, patience=10, seed=seed,
-                  progress=progress)
+        train.fit(
+            model, task, epochs=int(epochs or config.pick(60, 15)), lr=lr, patience=10, seed=seed, progress=progress
+        )
     return model
 
 
-def compare(models: dict[str, nn.Module], task: Task, table: LatencyTable, rounds: int | None = None,
-            split: str = "test") -> Report:
+def compare(
+    models: dict[str, nn.Module], task: Task, table: LatencyTable, rounds: int | None = None, split: str = "test"
+) -> Report:
     """Return a Report of each model's accuracy on ``split``, params, size, and predicted and measured
     (interleaved) p50 latency."""
     rounds = int(rounds if rounds is not None else config.pick(5, 3))
     timings = measure.interleaved(models, task.example(table.batch), rounds=rounds)
     report = Report(environment=measure.environment())
     for name, model in models.items():
-        report.add(name, "accuracy", 100 * train.evaluate(model, task, split), "%",
-                   f"{split} split, {task.sizes()[split]} samples of {task.name!r}")
+        report.add(
+            name,
+            "accuracy",
+            100 * train.evaluate(model, task, split),
+            "%",
+            f"{split} split, {task.sizes()[split]} samples of {task.name!r}",
+        )
         report.add(name, "params", measure.count_params(model), "count", "sum of parameter elements")
         size, how = measure.file_size(model)
         report.add(name, "size", size, "bytes", how)
-        report.add(name, "latency_predicted", table.add(model, task.input_shape).predict(model, task.input_shape),
-                   "ms", table.method)
+        report.add(
+            name,
+            "latency_predicted",
+            table.add(model, task.input_shape).predict(model, task.input_shape),
+            "ms",
+            table.method,
+        )
         t = timings[name]
-        report.add(name, "latency_p50", t.p50, "ms", f"{t.method}; best of {rounds} interleaved rounds",
-                   spread=t.iqr, note=t.note)
+        report.add(
+            name,
+            "latency_p50",
+            t.p50,
+            "ms",
+            f"{t.method}; best of {rounds} interleaved rounds",
+            spread=t.iqr,
+            note=t.note,
+        )
     return report
 
 
@@ -296,8 +376,9 @@ def dominates(report: Report, model: str, reference: str, tolerance: float = 0.0
     acc, ref_acc = report.value(model, "accuracy"), report.value(reference, "accuracy")
     lat, ref_lat = report.value(model, "latency_p50"), report.value(reference, "latency_p50")
     res = resolution(report, model, reference, tolerance)
-    spreads = [r.get("spread", 0.0) for r in report.rows if r["metric"] == "latency_p50"
-               and r["model"] in (model, reference)]
+    spreads = [
+        r.get("spread", 0.0) for r in report.rows if r["metric"] == "latency_p50" and r["model"] in (model, reference)
+    ]
     as_fast, faster = lat <= ref_lat + res, lat < ref_lat - max(res, *spreads)
     return acc >= ref_acc and as_fast and (faster or acc > ref_acc)
 
@@ -306,22 +387,49 @@ def figure(result: SearchResult, references: Report | None = None, budget: Budge
     """Return validation accuracy against predicted latency (colour: parameters) with the Pareto front drawn,
     reference models as stars (from a ``compare``-style Report with latency_predicted, accuracy and params)."""
     trials, front = result.trials, pareto(result.trials).sort_values("latency_ms")
-    fig = go.Figure(go.Scatter(
-        x=trials.latency_ms, y=100 * trials.val_accuracy, mode="markers", name="trained candidates",
-        text=trials.name, marker={"size": 9, "color": np.log10(trials.params), "colorscale": "Viridis",
-                                   "colorbar": {"title": "log10 params"}}))
-    fig.add_scatter(x=front.latency_ms, y=100 * front.val_accuracy, mode="lines+markers", name="Pareto front",
-                    text=front.name, line={"color": "#EF553B", "shape": "hv"},
-                    marker={"size": 13, "symbol": "circle-open", "color": "#EF553B"})
+    fig = go.Figure(
+        go.Scatter(
+            x=trials.latency_ms,
+            y=100 * trials.val_accuracy,
+            mode="markers",
+            name="trained candidates",
+            text=trials.name,
+            marker={
+                "size": 9,
+                "color": np.log10(trials.params),
+                "colorscale": "Viridis",
+                "colorbar": {"title": "log10 params"},
+            },
+        )
+    )
+    fig.add_scatter(
+        x=front.latency_ms,
+        y=100 * front.val_accuracy,
+        mode="lines+markers",
+        name="Pareto front",
+        text=front.name,
+        line={"color": "#EF553B", "shape": "hv"},
+        marker={"size": 13, "symbol": "circle-open", "color": "#EF553B"},
+    )
     for name in references.models() if references else []:
-        fig.add_scatter(x=[references.value(name, "latency_predicted")], y=[references.value(name, "accuracy")],
-                        mode="markers+text", name=name, text=[name], textposition="top center",
-                        marker={"size": 15, "symbol": "star"})
+        fig.add_scatter(
+            x=[references.value(name, "latency_predicted")],
+            y=[references.value(name, "accuracy")],
+            mode="markers+text",
+            name=name,
+            text=[name],
+            textposition="top center",
+            marker={"size": 15, "symbol": "star"},
+        )
     if budget and budget.latency_ms is not None:
         fig.add_vline(x=budget.latency_ms, line_dash="dash", annotation_text="latency budget")
-    fig.update_layout(xaxis_title=f"predicted latency (ms, batch {result.table.batch}, {result.table.threads} "
-                      "threads)", yaxis_title="accuracy (%): validation for candidates", xaxis_type="log",
-                      height=420, margin={"t": 30, "b": 40})
+    fig.update_layout(
+        xaxis_title=f"predicted latency (ms, batch {result.table.batch}, {result.table.threads} threads)",
+        yaxis_title="accuracy (%): validation for candidates",
+        xaxis_type="log",
+        height=420,
+        margin={"t": 30, "b": 40},
+    )
     return fig
 
 
@@ -339,10 +447,12 @@ class BudgetExplorer(Explorer):
         self.search, self.references = result, references
         # Slider ends rounded outwards to the step, so that the loosest budget really keeps every candidate.
         lat, params = _log_range(result.trials.latency_ms, 0.05), _log_range(result.trials.params, 0.1)
-        self.latency = w.FloatLogSlider(value=10 ** lat[1], min=lat[0], max=lat[1], step=0.05,
-                                        description="latency ms", readout_format=".4f")
-        self.params = w.FloatLogSlider(value=10 ** params[1], min=params[0], max=params[1], step=0.1,
-                                       description="params", readout_format=".3g")
+        self.latency = w.FloatLogSlider(
+            value=10 ** lat[1], min=lat[0], max=lat[1], step=0.05, description="latency ms", readout_format=".4f"
+        )
+        self.params = w.FloatLogSlider(
+            value=10 ** params[1], min=params[0], max=params[1], step=0.1, description="params", readout_format=".3g"
+        )
         self.summary = w.Label()
         self.output = w.Output()
         self.result: dict | None = None
@@ -358,6 +468,9 @@ class BudgetExplorer(Explorer):
         best = self.search.best(budget) if not feasible.empty else None
         self.result = {"budget": budget, "feasible": len(feasible), "front": pareto(feasible), "best": best}
         self.redraw(figure(self.search, self.references, budget))
-        self.summary.value = (f"{len(feasible)} of {len(trials)} trained candidates fit; best on validation: "
-                              f"{best}" if best else "no trained candidate fits this budget")
+        self.summary.value = (
+            f"{len(feasible)} of {len(trials)} trained candidates fit; best on validation: {best}"
+            if best
+            else "no trained candidate fits this budget"
+        )
         return self.result

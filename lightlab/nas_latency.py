@@ -35,23 +35,29 @@ class LatencyTable:
     @property
     def method(self) -> str:
         """Return how predictions are made."""
-        return (f"latency table: model call + sum of what each layer adds (p50, measured on {self.cpu}), "
-                f"batch {self.batch}, {self.threads} threads")
+        return (
+            f"latency table: model call + sum of what each layer adds (p50, measured on {self.cpu}), "
+            f"batch {self.batch}, {self.threads} threads"
+        )
 
     def predict(self, model: nn.Sequential, input_shape: tuple[int, ...]) -> float:
         """Return the predicted latency in ms of ``model`` (a Sequential) on one batch of ``input_shape``."""
         keys = [k for k, _ in _layers(model, (self.batch, *input_shape))]
         missing = [k for k in keys if k not in self.entries]
         if missing:
-            raise KeyError(f"the latency table has no entry for {missing[0]}; build the table for a space "
-                           f"that contains this model, or add() it")
+            raise KeyError(
+                f"the latency table has no entry for {missing[0]}; build the table for a space "
+                f"that contains this model, or add() it"
+            )
         return self.overhead_ms + sum(self.entries[k] for k in keys)
 
     def add(self, model: nn.Sequential, input_shape: tuple[int, ...], rounds: int | None = None) -> LatencyTable:
         """Measure the layers of ``model`` the table lacks (e.g. a hand-designed reference model); return self."""
-        missing = {k: (layer, x) for (k, x), layer in zip(_layers(model, (self.batch, *input_shape)), model,
-                                                                 strict=True)
-                   if k not in self.entries}
+        missing = {
+            k: (layer, x)
+            for (k, x), layer in zip(_layers(model, (self.batch, *input_shape)), model, strict=True)
+            if k not in self.entries
+        }
         if missing:
             self.entries |= _measure(missing, torch.zeros(self.batch, *input_shape), rounds)[0]
         return self
@@ -67,8 +73,13 @@ def _layers(model: nn.Sequential, shape: tuple[int, ...]) -> list[tuple[str, tor
     return out
 
 
-def measure_table(models: Iterable[nn.Sequential], input_shape: tuple[int, ...], batch: int = 1,
-                  rounds: int | None = None, progress: bool = True) -> LatencyTable:
+def measure_table(
+    models: Iterable[nn.Sequential],
+    input_shape: tuple[int, ...],
+    batch: int = 1,
+    rounds: int | None = None,
+    progress: bool = True,
+) -> LatencyTable:
     """Return a LatencyTable measured on this machine for every distinct layer of ``models``."""
     layers: dict[str, tuple[nn.Module, torch.Tensor]] = {}
     for model in models:
@@ -78,8 +89,12 @@ def measure_table(models: Iterable[nn.Sequential], input_shape: tuple[int, ...],
     return LatencyTable(entries, overhead, batch, torch.get_num_threads())
 
 
-def _measure(layers: dict[str, tuple[nn.Module, torch.Tensor]], x0: torch.Tensor, rounds: int | None = None,
-             progress: bool = False) -> tuple[dict[str, float], float]:
+def _measure(
+    layers: dict[str, tuple[nn.Module, torch.Tensor]],
+    x0: torch.Tensor,
+    rounds: int | None = None,
+    progress: bool = False,
+) -> tuple[dict[str, float], float]:
     """Return each layer's added latency (ms) inside a model, and the cost of calling an empty model.
 
     A layer is timed inside a one-layer Sequential, minus the empty Sequential: the difference is what the layer

@@ -36,23 +36,44 @@ SCHEMES = ("symmetric", "asymmetric", "kmeans")
 MODES = ("auto", "static", "dynamic")
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # The real int8 backends live in lightlab/int8.py; these are the names learners call as ll.quantize.NAME.
-__all__ = ["QuantConfig", "QuantExplorer", "OnnxModel", "benchmark", "compare_backends", "dequantize",
-           "fake_quantize", "kmeans_quantize", "linear_quantize", "plot_grid", "plot_sweep", "ptq_vs_qat", "qat",
-           "quantize", "quantize_weight", "quantizable_layers", "speedup_outlook", "sweep"]
+__all__ = [
+    "QuantConfig",
+    "QuantExplorer",
+    "OnnxModel",
+    "benchmark",
+    "compare_backends",
+    "dequantize",
+    "fake_quantize",
+    "kmeans_quantize",
+    "linear_quantize",
+    "plot_grid",
+    "plot_sweep",
+    "ptq_vs_qat",
+    "qat",
+    "quantize",
+    "quantize_weight",
+    "quantizable_layers",
+    "speedup_outlook",
+    "sweep",
+]
 
 
 def _check_bits(bits: int) -> int:
     """Return ``bits`` if it is an integer from 1 to 16, else raise saying why."""
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 16:
-        raise ValueError(f"bits must be an integer from 1 to 16, got {bits!r}: 8 is the usual int8, "
-                         "4 and 2 show where accuracy breaks, 1 is binary (sign x scale)")
+        raise ValueError(
+            f"bits must be an integer from 1 to 16, got {bits!r}: 8 is the usual int8, "
+            "4 and 2 show where accuracy breaks, 1 is binary (sign x scale)"
+        )
     return bits
 
 
 def _check_weight(w: torch.Tensor) -> torch.Tensor:
     if not isinstance(w, torch.Tensor) or not w.is_floating_point() or w.numel() == 0:
-        raise TypeError(f"expected a non-empty floating-point tensor, got {type(w).__name__}"
-                        f"{f' of dtype {w.dtype}' if isinstance(w, torch.Tensor) else ''}")
+        raise TypeError(
+            f"expected a non-empty floating-point tensor, got {type(w).__name__}"
+            f"{f' of dtype {w.dtype}' if isinstance(w, torch.Tensor) else ''}"
+        )
     return w.detach()
 
 
@@ -63,8 +84,9 @@ def _int_dtype(bits: int, signed: bool) -> torch.dtype:
     return torch.int16 if signed else torch.int32
 
 
-def linear_quantize(w: torch.Tensor, bits: int, symmetric: bool = True,
-                    per_channel: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def linear_quantize(
+    w: torch.Tensor, bits: int, symmetric: bool = True, per_channel: bool = False
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return ``(q, scale, zero_point)`` with ``w ~= (q - zero_point) * scale`` on a ``bits``-bit integer grid.
 
     Symmetric: ``q`` in [-(2**(bits-1)-1), 2**(bits-1)-1], ``scale = max|w| / (2**(bits-1)-1)``, zero point 0.
@@ -107,8 +129,9 @@ def dequantize(q: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor) -
     return (q.to(torch.float32) - zero_point.to(torch.float32)) * scale
 
 
-def kmeans_quantize(weight: torch.Tensor, bits: int, seed: int = 0,
-                    iterations: int = 30, max_samples: int = 2**16) -> tuple[torch.Tensor, torch.Tensor]:
+def kmeans_quantize(
+    weight: torch.Tensor, bits: int, seed: int = 0, iterations: int = 30, max_samples: int = 2**16
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(codebook, indices)``: ``2**bits`` shared values and, per weight, the index of its value.
 
     Deep Compression's weight sharing (Han et al. 2016): centroids start evenly spaced between the smallest and
@@ -170,22 +193,31 @@ class QuantConfig:
     skip_unsupported: bool = False
 
     def __post_init__(self) -> None:
-        for field, value, allowed in (("backend", self.backend, BACKENDS), ("scheme", self.scheme, SCHEMES),
-                                      ("mode", self.mode, MODES)):
+        for field, value, allowed in (
+            ("backend", self.backend, BACKENDS),
+            ("scheme", self.scheme, SCHEMES),
+            ("mode", self.mode, MODES),
+        ):
             if value not in allowed:
                 raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(map(repr, allowed))}")
         _check_bits(self.bits)
         if self.per_channel is None:
             self.per_channel = self.scheme != "kmeans"
         if self.scheme == "kmeans" and self.per_channel:
-            raise ValueError("k-means shares one codebook per layer (Deep Compression): per_channel=True does "
-                             "not apply; leave per_channel unset")
+            raise ValueError(
+                "k-means shares one codebook per layer (Deep Compression): per_channel=True does "
+                "not apply; leave per_channel unset"
+            )
         if self.backend != "fake" and self.bits != 8:
-            raise ValueError(f"backend {self.backend!r} runs real int8 only, so bits must be 8 (got {self.bits}); "
-                             "use backend='fake' to study the accuracy of other bit widths")
+            raise ValueError(
+                f"backend {self.backend!r} runs real int8 only, so bits must be 8 (got {self.bits}); "
+                "use backend='fake' to study the accuracy of other bit widths"
+            )
         if self.backend != "fake" and self.scheme == "kmeans":
-            raise ValueError(f"backend {self.backend!r} has no k-means kernels: k-means codes are stored compactly "
-                             "(see lightlab.compress) but run as float; use backend='fake' for scheme='kmeans'")
+            raise ValueError(
+                f"backend {self.backend!r} has no k-means kernels: k-means codes are stored compactly "
+                "(see lightlab.compress) but run as float; use backend='fake' for scheme='kmeans'"
+            )
         if self.calibration_size < 1:
             raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
 
@@ -243,34 +275,48 @@ class _StraightThrough(nn.Module):
         return w + (quantize_weight(w, self.config) - w).detach()
 
 
-def qat(model: nn.Module, task: Task, bits: int, epochs: int | None = None, scheme: str = "symmetric",
-        per_channel: bool = True, lr: float = 1e-3, seed: int = 0, progress: bool = False) -> nn.Module:
+def qat(
+    model: nn.Module,
+    task: Task,
+    bits: int,
+    epochs: int | None = None,
+    scheme: str = "symmetric",
+    per_channel: bool = True,
+    lr: float = 1e-3,
+    seed: int = 0,
+    progress: bool = False,
+) -> nn.Module:
     """Return a copy of ``model`` fine-tuned with quantized weights in the loop (straight-through estimator).
 
     The result holds weights on the ``bits``-bit grid (a fake-quantized float model, like ``fake_quantize``).
     """
     if scheme == "kmeans":
-        raise ValueError("qat trains on linear grids; k-means fine-tuning updates the shared centroids instead "
-                         "(as Deep Compression does): use scheme='symmetric' or 'asymmetric'")
+        raise ValueError(
+            "qat trains on linear grids; k-means fine-tuning updates the shared centroids instead "
+            "(as Deep Compression does): use scheme='symmetric' or 'asymmetric'"
+        )
     config = QuantConfig(bits=bits, scheme=scheme, per_channel=per_channel)
     new = copy.deepcopy(model)
     layers = quantizable_layers(new)
     for _name, layer in layers:
         parametrize.register_parametrization(layer, "weight", _StraightThrough(config))
-    fit(new, task, epochs=epochs if epochs is not None else int(pick(20, 10)), lr=lr, seed=seed,
-        progress=progress)
+    fit(new, task, epochs=epochs if epochs is not None else int(pick(20, 10)), lr=lr, seed=seed, progress=progress)
     for _name, layer in layers:
         parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
     return new.eval()
 
 
 def _default_schemes() -> dict[str, QuantConfig]:
-    return {"linear per-tensor": QuantConfig(per_channel=False), "linear per-channel": QuantConfig(per_channel=True),
-            "k-means": QuantConfig(scheme="kmeans")}
+    return {
+        "linear per-tensor": QuantConfig(per_channel=False),
+        "linear per-channel": QuantConfig(per_channel=True),
+        "k-means": QuantConfig(scheme="kmeans"),
+    }
 
 
-def sweep(model: nn.Module, task: Task, bits: tuple[int, ...] | None = None,
-          schemes: dict[str, QuantConfig] | None = None) -> Report:
+def sweep(
+    model: nn.Module, task: Task, bits: tuple[int, ...] | None = None, schemes: dict[str, QuantConfig] | None = None
+) -> Report:
     """Return test accuracy of fake-quantized copies of ``model`` for each scheme and bit width.
 
     Rows: ``fp32/accuracy`` and ``{scheme}/accuracy_{b}bit``; ``schemes`` maps a label to a QuantConfig
@@ -281,12 +327,20 @@ def sweep(model: nn.Module, task: Task, bits: tuple[int, ...] | None = None,
     report = Report(environment=environment())
     report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for label, cfg in schemes.items():
-        grid = "one codebook per layer" if cfg.scheme == "kmeans" else \
-            f"{cfg.scheme}, {'per-channel' if cfg.per_channel else 'per-tensor'}"
+        grid = (
+            "one codebook per layer"
+            if cfg.scheme == "kmeans"
+            else f"{cfg.scheme}, {'per-channel' if cfg.per_channel else 'per-tensor'}"
+        )
         for b in bits:
             accuracy = evaluate(fake_quantize(model, replace(cfg, bits=b)), task, metric="accuracy")
-            report.add(label, f"accuracy_{b}bit", 100 * accuracy, "%",
-                       f"fake-quantized Linear/Conv weights ({grid}), test split of {task.name!r}")
+            report.add(
+                label,
+                f"accuracy_{b}bit",
+                100 * accuracy,
+                "%",
+                f"fake-quantized Linear/Conv weights ({grid}), test split of {task.name!r}",
+            )
     return report
 
 
@@ -294,29 +348,42 @@ def plot_sweep(report: Report) -> go.Figure:
     """Return a plotly line chart of accuracy against bit width, one line per scheme, FP32 dashed."""
     fig = go.Figure()
     for label in report.models():
-        rows = sorted((int(r["metric"].removeprefix("accuracy_").removesuffix("bit")), r["value"])
-                      for r in report.rows if r["model"] == label and r["metric"].endswith("bit"))
+        rows = sorted(
+            (int(r["metric"].removeprefix("accuracy_").removesuffix("bit")), r["value"])
+            for r in report.rows
+            if r["model"] == label and r["metric"].endswith("bit")
+        )
         if rows:
             fig.add_scatter(x=[b for b, _ in rows], y=[a for _, a in rows], mode="lines+markers", name=label)
     if "fp32" in report.models():
         fig.add_hline(y=report.value("fp32", "accuracy"), line_dash="dash", annotation_text="fp32")
-    fig.update_layout(xaxis_title="bits per weight", yaxis_title="test accuracy (%)", height=380,
-                      xaxis={"dtick": 1})
+    fig.update_layout(xaxis_title="bits per weight", yaxis_title="test accuracy (%)", height=380, xaxis={"dtick": 1})
     return fig
 
 
-def ptq_vs_qat(model: nn.Module, task: Task, bits: tuple[int, ...] = (4, 2), epochs: int | None = None,
-               seed: int = 0) -> Report:
+def ptq_vs_qat(
+    model: nn.Module, task: Task, bits: tuple[int, ...] = (4, 2), epochs: int | None = None, seed: int = 0
+) -> Report:
     """Return test accuracy of FP32, post-training quantization and quantization-aware training per bit width."""
     report = Report(environment=environment())
     report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for b in bits:
         ptq = fake_quantize(model, QuantConfig(bits=b))
-        report.add(f"PTQ {b}-bit", "accuracy", 100 * evaluate(ptq, task, metric="accuracy"), "%",
-                   f"weights rounded after training (symmetric, per-channel), test split of {task.name!r}")
+        report.add(
+            f"PTQ {b}-bit",
+            "accuracy",
+            100 * evaluate(ptq, task, metric="accuracy"),
+            "%",
+            f"weights rounded after training (symmetric, per-channel), test split of {task.name!r}",
+        )
         trained = qat(model, task, b, epochs=epochs, seed=seed)
-        report.add(f"QAT {b}-bit", "accuracy", 100 * evaluate(trained, task, metric="accuracy"), "%",
-                   f"fine-tuned with {b}-bit weights in the loop (straight-through estimator), test split")
+        report.add(
+            f"QAT {b}-bit",
+            "accuracy",
+            100 * evaluate(trained, task, metric="accuracy"),
+            "%",
+            f"fine-tuned with {b}-bit weights in the loop (straight-through estimator), test split",
+        )
     return report
 
 
@@ -345,8 +412,9 @@ def plot_grid(weight: torch.Tensor, bits: int = 3, scheme: str = "symmetric") ->
     if len(levels) <= 64:  # beyond that the lines merge into a grey band
         for level in levels.tolist():
             fig.add_vline(x=level, line_width=1, line_dash="dot", line_color="grey")
-    fig.update_layout(title=title, barmode="overlay", xaxis_title="weight value", yaxis_title="count",
-                      yaxis_type="log", height=380)
+    fig.update_layout(
+        title=title, barmode="overlay", xaxis_title="weight value", yaxis_title="count", yaxis_type="log", height=380
+    )
     return fig
 
 
@@ -364,16 +432,26 @@ class QuantExplorer(Explorer):
         self.runs = 0
         for control in (self.bits, self.scheme, self.per_channel, self.backend):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = widgets.VBox([widgets.HBox([self.bits, self.scheme]),
-                                    widgets.HBox([self.per_channel, self.backend]), self.summary, self.output])
+        self.widget = widgets.VBox(
+            [
+                widgets.HBox([self.bits, self.scheme]),
+                widgets.HBox([self.per_channel, self.backend]),
+                self.summary,
+                self.output,
+            ]
+        )
 
     def config(self) -> QuantConfig:
         """Return the QuantConfig the controls describe (real backends always use 8 bits)."""
         real = self.backend.value != "fake"
         self.bits.disabled = real
-        return QuantConfig(backend=self.backend.value, bits=8 if real else self.bits.value, scheme=self.scheme.value,
-                           per_channel=None if self.scheme.value == "kmeans" else self.per_channel.value,
-                           calibration=self.task if real else None)
+        return QuantConfig(
+            backend=self.backend.value,
+            bits=8 if real else self.bits.value,
+            scheme=self.scheme.value,
+            per_channel=None if self.scheme.value == "kmeans" else self.per_channel.value,
+            calibration=self.task if real else None,
+        )
 
     def run(self) -> Report | None:
         """Quantize with the current settings, measure against FP32, redraw; return the Report (None if refused)."""
@@ -388,9 +466,11 @@ class QuantExplorer(Explorer):
             return None
         report = benchmark({"fp32": self.model, label: quantized}, self.task, batch=self.batch, rounds=1)
         self.result = report
-        self.summary.value = (f"{label}: accuracy {report.value(label, 'accuracy'):.1f} % "
-                              f"(fp32 {report.value('fp32', 'accuracy'):.1f} %), size "
-                              f"{report.ratio('size', label, 'fp32'):.2f}x fp32, "
-                              f"{report.value(label, 'speedup'):.1f}x the speed of fp32 at batch {self.batch}")
+        self.summary.value = (
+            f"{label}: accuracy {report.value(label, 'accuracy'):.1f} % "
+            f"(fp32 {report.value('fp32', 'accuracy'):.1f} %), size "
+            f"{report.ratio('size', label, 'fp32'):.2f}x fp32, "
+            f"{report.value(label, 'speedup'):.1f}x the speed of fp32 at batch {self.batch}"
+        )
         self.redraw(plots.report_bars(report, ["accuracy", "size", f"latency_p50_b{self.batch}"]))
         return report

@@ -27,8 +27,16 @@ class Report:
         self.rows = list(rows or [])
         self.environment = dict(environment or {})
 
-    def add(self, model: str, metric: str, value: float, unit: str, method: str,
-            spread: float | None = None, note: str | None = None) -> Report:
+    def add(
+        self,
+        model: str,
+        metric: str,
+        value: float,
+        unit: str,
+        method: str,
+        spread: float | None = None,
+        note: str | None = None,
+    ) -> Report:
         """Append one row (a method is required: no number without its provenance) and return self."""
         if not method:
             raise ValueError(f"row {model}/{metric} has no method: say how the number was obtained")
@@ -59,8 +67,10 @@ class Report:
             if r["model"] == model and r["metric"] == metric:
                 return r["value"]
         have = sorted({r["metric"] for r in self.rows if r["model"] == model})
-        raise KeyError(f"no {metric!r} for model {model!r}; it has: {', '.join(have) or 'nothing'} "
-                       f"(models: {', '.join(self.models())})")
+        raise KeyError(
+            f"no {metric!r} for model {model!r}; it has: {', '.join(have) or 'nothing'} "
+            f"(models: {', '.join(self.models())})"
+        )
 
     def ratio(self, metric: str, model: str, baseline: str) -> float:
         """Return ``metric`` of ``model`` divided by that of ``baseline``."""
@@ -88,8 +98,7 @@ class Report:
 
     def to_dict(self) -> dict:
         """Return ``{"rows": [...], "environment": {...}}`` with NaN written as null."""
-        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
-                 for r in self.rows]
+        clean = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in self.rows]
         return {"rows": clean, "environment": self.environment}
 
     def to_json(self, path: str | Path) -> Path:
@@ -102,21 +111,26 @@ class Report:
     def from_json(cls, path: str | Path) -> Report:
         """Read a Report written by ``to_json``."""
         data = json.loads(Path(path).read_text())
-        rows = [{k: (float("nan") if k == "value" and v is None else v) for k, v in r.items()}
-                for r in data["rows"]]
+        rows = [{k: (float("nan") if k == "value" and v is None else v) for k, v in r.items()} for r in data["rows"]]
         return cls(rows, data.get("environment"))
 
     def to_html(self, path: str | Path, title: str = "LightLab report", figures: list | None = None) -> Path:
         """Write a self-contained offline HTML page (plotly.js inlined, no CDN) and return the path."""
         path = _writable(path)
         figures = figures if figures is not None else [self.plot()]
-        parts = [f"<h1>{title}</h1>", "<h2>Environment</h2>",
-                 pd.Series(self.environment, dtype=object).to_frame("value").to_html(),
-                 "<h2>Measurements</h2>", self.table().to_html(index=False, na_rep="")]
+        parts = [
+            f"<h1>{title}</h1>",
+            "<h2>Environment</h2>",
+            pd.Series(self.environment, dtype=object).to_frame("value").to_html(),
+            "<h2>Measurements</h2>",
+            self.table().to_html(index=False, na_rep=""),
+        ]
         for i, fig in enumerate(figures):
             parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-        path.write_text("<!doctype html><html><head><meta charset='utf-8'>"
-                        f"<title>{title}</title></head><body>{''.join(parts)}</body></html>")
+        path.write_text(
+            "<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{title}</title></head><body>{''.join(parts)}</body></html>"
+        )
         return path
 
     def _repr_html_(self) -> str:

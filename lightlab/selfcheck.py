@@ -10,8 +10,22 @@ import torch
 
 # Package versions this release was tested with; widgets render blank when the Jupyter trio drift apart.
 TESTED = {"jupyterlab": "4.6", "ipywidgets": "8.1", "jupyterlab_widgets": "3.0"}
-PACKAGES = ["torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "plotly", "nbformat", "codecarbon",
-            "safetensors", "pandas", "onnxruntime", "torchao", "torch-pruning", "optuna", "distributed"]
+PACKAGES = [
+    "torch",
+    "jupyterlab",
+    "ipywidgets",
+    "jupyterlab_widgets",
+    "plotly",
+    "nbformat",
+    "codecarbon",
+    "safetensors",
+    "pandas",
+    "onnxruntime",
+    "torchao",
+    "torch-pruning",
+    "optuna",
+    "distributed",
+]
 
 
 @dataclass
@@ -69,11 +83,23 @@ def _package_checks() -> list[Check]:
             continue
         want = TESTED.get(package)
         if want and not version.startswith(want):
-            checks.append(Check(package, version, False, f"tested with {package} {want}.x: "
-                                f"pip install -e . pins the versions that work together"))
+            checks.append(
+                Check(
+                    package,
+                    version,
+                    False,
+                    f"tested with {package} {want}.x: pip install -e . pins the versions that work together",
+                )
+            )
         elif package == "torch" and "+cu" in version:
-            checks.append(Check(package, version, False, "a CUDA build wastes GBs here: pip install torch==2.13.0 "
-                                "from the CPU wheel (see README)"))
+            checks.append(
+                Check(
+                    package,
+                    version,
+                    False,
+                    "a CUDA build wastes GBs here: pip install torch==2.13.0 from the CPU wheel (see README)",
+                )
+            )
         else:
             checks.append(Check(package, version))
     return checks
@@ -86,10 +112,18 @@ def _machine_checks() -> list[Check]:
     int8 = int8_instructions()
     checks = [
         Check("cpu", f"{cpu_model()}, {os.cpu_count()} cores, torch uses {torch.get_num_threads()} threads"),
-        Check("int8 instructions", ", ".join(int8) if int8 else
-              "none found: int8 models may run no faster than FP32 on this CPU (it still saves size)"),
-        Check("power meter", "RAPL readable: energy is measured" if energy.has_power_meter() else
-              "none (no readable RAPL): energy figures are CodeCarbon estimates, labelled as such"),
+        Check(
+            "int8 instructions",
+            ", ".join(int8)
+            if int8
+            else "none found: int8 models may run no faster than FP32 on this CPU (it still saves size)",
+        ),
+        Check(
+            "power meter",
+            "RAPL readable: energy is measured"
+            if energy.has_power_meter()
+            else "none (no readable RAPL): energy figures are CodeCarbon estimates, labelled as such",
+        ),
         Check("energy method", energy.expected_method()),
     ]
     return checks

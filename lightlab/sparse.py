@@ -28,8 +28,9 @@ class SparseLinear(nn.Module):
         self.register_buffer("crow_indices", csr.crow_indices().int())
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values, size=self.shape,
-                                check_invariants=True)  # validated once here, so forward can skip the check
+        torch.sparse_csr_tensor(
+            self.crow_indices, self.col_indices, self.values, size=self.shape, check_invariants=True
+        )  # validated once here, so forward can skip the check
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -39,8 +40,9 @@ class SparseLinear(nn.Module):
     @property
     def weight(self) -> torch.Tensor:
         """Return the weight as a CSR tensor over the three arrays (nothing is copied)."""
-        return torch.sparse_csr_tensor(self.crow_indices, self.col_indices, self.values, size=self.shape,
-                                       check_invariants=False)
+        return torch.sparse_csr_tensor(
+            self.crow_indices, self.col_indices, self.values, size=self.shape, check_invariants=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return x W^T + b, computed as (W x^T)^T because the sparse operand must come first."""
@@ -52,8 +54,10 @@ class SparseLinear(nn.Module):
 
     def extra_repr(self) -> str:
         nnz = self.values.numel()
-        return f"in_features={self.in_features}, out_features={self.out_features}, " \
-               f"nonzero={nnz} ({nnz / (self.in_features * self.out_features):.1%})"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"nonzero={nnz} ({nnz / (self.in_features * self.out_features):.1%})"
+        )
 
 
 def _layer_sparsity(weight: torch.Tensor) -> float:
@@ -65,8 +69,11 @@ def to_sparse(model: nn.Module, min_sparsity: float = 0.9) -> nn.Module:
     if not 0 <= min_sparsity <= 1:
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity}")
     out = copy.deepcopy(model)
-    targets = [(name, m) for name, m in out.named_modules()
-               if type(m) is nn.Linear and _layer_sparsity(m.weight.detach()) >= min_sparsity]
+    targets = [
+        (name, m)
+        for name, m in out.named_modules()
+        if type(m) is nn.Linear and _layer_sparsity(m.weight.detach()) >= min_sparsity
+    ]
     for name, linear in targets:
         parent_name, _, child = name.rpartition(".")
         setattr(out.get_submodule(parent_name), child, SparseLinear(linear))

@@ -55,16 +55,21 @@ def _trials(trials: Iterable[dict | Trial]) -> list[Trial]:
         if isinstance(t, dict):
             t = Trial(trial_id(t) if _jsonable(t) else "", t)
         if not isinstance(t, Trial) or not isinstance(t.params, dict):
-            raise TypeError(f"trial {i} is a {type(t).__name__}; give a dict of keyword arguments for fn "
-                            f"or Trial(id, params)")
+            raise TypeError(
+                f"trial {i} is a {type(t).__name__}; give a dict of keyword arguments for fn or Trial(id, params)"
+            )
         if not _jsonable(t.params):
-            raise ValueError(f"trial {i} has params that are not JSON-able ({t.params!r}); use numbers, strings, "
-                             f"lists and dicts so that the record can be written and compared after a restart")
+            raise ValueError(
+                f"trial {i} has params that are not JSON-able ({t.params!r}); use numbers, strings, "
+                f"lists and dicts so that the record can be written and compared after a restart"
+            )
         if not isinstance(t.id, str) or not t.id:
             raise ValueError(f"trial {i} has id {t.id!r}; give a non-empty string")
         if t.id in seen:
-            raise ValueError(f"trials {seen[t.id]} and {i} have the same id {t.id!r}; give each repeat its own id "
-                             f"with Trial(id, params) (or a parameter such as seed that tells them apart)")
+            raise ValueError(
+                f"trials {seen[t.id]} and {i} have the same id {t.id!r}; give each repeat its own id "
+                f"with Trial(id, params) (or a parameter such as seed that tells them apart)"
+            )
         seen[t.id] = i
         out.append(t)
     return out
@@ -92,8 +97,7 @@ def _call(fn: Callable, params: dict) -> dict:
         out = {"status": "ok", "result": fn(**params)}
     except Exception as err:  # noqa: BLE001 - any error of the trial itself is recorded as a failed trial
         out = {"status": "failed", "error": traceback.format_exception_only(err)[-1].strip()}
-    return {**out, "seconds": round(time.perf_counter() - start, 4),
-            "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    return {**out, "seconds": round(time.perf_counter() - start, 4), "worker": f"{socket.gethostname()}:{os.getpid()}"}
 
 
 def _read(path: Path, data: bytes) -> tuple[list[dict], int]:
@@ -107,8 +111,10 @@ def _read(path: Path, data: bytes) -> tuple[list[dict], int]:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise ValueError(f"line {number} of {path} is not a JSON record ({err}); the file was edited or written "
-                             f"by something else: repair or delete that line, or give another path") from None
+            raise ValueError(
+                f"line {number} of {path} is not a JSON record ({err}); the file was edited or written "
+                f"by something else: repair or delete that line, or give another path"
+            ) from None
         if not isinstance(record, dict) or not {"id", "status"} <= set(record):
             raise ValueError(f"line {number} of {path} is not a sweep record (no id or status); give another path")
         records.append(record)
@@ -142,8 +148,9 @@ class _Log:
                 fcntl.lockf(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 self.file.close()
-                raise RuntimeError(f"another sweep is appending to {path}; wait for it to end or give another "
-                                   f"path") from None
+                raise RuntimeError(
+                    f"another sweep is appending to {path}; wait for it to end or give another path"
+                ) from None
         self.file.seek(0)
         self.records, end = _read(path, self.file.read())
         if end < os.fstat(self.file.fileno()).st_size:
@@ -188,8 +195,10 @@ class Sweep:
         return pd.json_normalize(self.records)
 
     def __str__(self) -> str:
-        return (f"{len(self.records)} trials: {self.count('ok')} ok, {self.count('failed')} failed, "
-                f"{self.skipped} already in {self.path} (not rerun)")
+        return (
+            f"{len(self.records)} trials: {self.count('ok')} ok, {self.count('failed')} failed, "
+            f"{self.skipped} already in {self.path} (not rerun)"
+        )
 
 
 def _executor(executor, workers: int | None, pending: int) -> tuple[cf.Executor, int]:
@@ -201,8 +210,10 @@ def _executor(executor, workers: int | None, pending: int) -> tuple[cf.Executor,
         # pure=False: a retried trial must get a fresh key, not Dask's cached (failed) result for the same call.
         return executor.get_executor(pure=False), workers or pending
     if not isinstance(executor, cf.Executor):
-        raise TypeError(f"executor is a {type(executor).__name__}; give a concurrent.futures.Executor, a Dask "
-                        f"distributed.Client, or None for local processes")
+        raise TypeError(
+            f"executor is a {type(executor).__name__}; give a concurrent.futures.Executor, a Dask "
+            f"distributed.Client, or None for local processes"
+        )
     return executor, workers or pending
 
 
@@ -212,12 +223,22 @@ def _check_fn(fn: Callable, executor) -> None:
     # Forked workers inherit a notebook's functions; spawned ones (macOS, Windows, Python >= 3.14) import them.
     in_notebook = getattr(fn, "__module__", "") == "__main__" and not hasattr(sys.modules["__main__"], "__file__")
     if executor is None and in_notebook and multiprocessing.get_start_method() != "fork":
-        raise ValueError(f"fn {fn.__qualname__} is defined in a notebook, which worker processes cannot import; "
-                         f"move it into a .py module and import it, or pass a Dask distributed.Client")
+        raise ValueError(
+            f"fn {fn.__qualname__} is defined in a notebook, which worker processes cannot import; "
+            f"move it into a .py module and import it, or pass a Dask distributed.Client"
+        )
 
 
-def run(fn: Callable[..., dict], trials: Iterable[dict | Trial], path: str | Path, executor=None,
-        workers: int | None = None, retries: int = 1, rerun_failed: bool = False, progress: bool = True) -> Sweep:
+def run(
+    fn: Callable[..., dict],
+    trials: Iterable[dict | Trial],
+    path: str | Path,
+    executor=None,
+    workers: int | None = None,
+    retries: int = 1,
+    rerun_failed: bool = False,
+    progress: bool = True,
+) -> Sweep:
     """Run ``fn(**params)`` for every trial not yet in ``path``, append each record as it finishes, return a Sweep.
 
     ``executor``: None (local processes, ``workers`` of them, default one per core), any
@@ -239,8 +260,10 @@ def run(fn: Callable[..., dict], trials: Iterable[dict | Trial], path: str | Pat
     try:
         other = {r.get("fn") for r in log.records} - {_name(fn)}
         if other:
-            raise ValueError(f"{path} holds results of {', '.join(sorted(map(str, other)))}, not {_name(fn)}; "
-                             f"give another path so that the two sweeps stay apart")
+            raise ValueError(
+                f"{path} holds results of {', '.join(sorted(map(str, other)))}, not {_name(fn)}; "
+                f"give another path so that the two sweeps stay apart"
+            )
         if rerun_failed and any(r["status"] == "failed" for r in log.records):
             log.rewrite([r for r in log.records if r["status"] != "failed"])
         done = {r["id"] for r in log.records}
@@ -253,8 +276,9 @@ def run(fn: Callable[..., dict], trials: Iterable[dict | Trial], path: str | Pat
         log.close()
 
 
-def _execute(fn: Callable, pending: list[Trial], executor, workers: int | None, retries: int, log: _Log,
-             bar: tqdm) -> None:
+def _execute(
+    fn: Callable, pending: list[Trial], executor, workers: int | None, retries: int, log: _Log, bar: tqdm
+) -> None:
     """Submit the pending trials, append each outcome as it comes, retry the trials whose worker died."""
     if not pending:
         return
@@ -271,16 +295,24 @@ def _execute(fn: Callable, pending: list[Trial], executor, workers: int | None, 
 
     def finish(t: Trial, outcome: dict) -> None:
         if outcome["status"] == "ok" and not (isinstance(outcome["result"], dict) and _jsonable(outcome["result"])):
-            outcome = {**outcome, "status": "failed", "error": f"fn returned {outcome.pop('result')!r:.200}, "
-                                                               f"expected a dict of JSON-able values"}
+            outcome = {
+                **outcome,
+                "status": "failed",
+                "error": f"fn returned {outcome.pop('result')!r:.200}, expected a dict of JSON-able values",
+            }
         log.append({"id": t.id, "params": t.params, **outcome, "attempts": attempts[t.id], "fn": _name(fn)})
         bar.update()
 
     def died(t: Trial, err: BaseException) -> None:
         deaths[t.id] += 1
         if deaths[t.id] > retries:
-            finish(t, {"status": "failed", "error": f"the worker died {deaths[t.id]} times running this trial "
-                                                    f"({type(err).__name__}: {err})"})
+            finish(
+                t,
+                {
+                    "status": "failed",
+                    "error": f"the worker died {deaths[t.id]} times running this trial ({type(err).__name__}: {err})",
+                },
+            )
         else:
             suspects.insert(0, t)
 
@@ -322,10 +354,12 @@ def _execute(fn: Callable, pending: list[Trial], executor, workers: int | None, 
 
 def _broken(log: _Log, unfinished: list[Trial], err: BaseException) -> RuntimeError:
     unfinished = [t.id for t in unfinished]
-    return RuntimeError(f"the executor you passed broke ({type(err).__name__}: {err}) and cannot be recreated by "
-                        f"the sweep; {len(log.records)} trials are recorded in {log.path}, {len(unfinished)} are "
-                        f"unfinished ({', '.join(unfinished[:5])}{', ...' if len(unfinished) > 5 else ''}): run again "
-                        f"with a working executor, or executor=None, to resume them")
+    return RuntimeError(
+        f"the executor you passed broke ({type(err).__name__}: {err}) and cannot be recreated by "
+        f"the sweep; {len(log.records)} trials are recorded in {log.path}, {len(unfinished)} are "
+        f"unfinished ({', '.join(unfinished[:5])}{', ...' if len(unfinished) > 5 else ''}): run again "
+        f"with a working executor, or executor=None, to resume them"
+    )
 
 
 @functools.lru_cache(maxsize=4)
@@ -348,11 +382,24 @@ def train_trial(task: str = "digits", model: str = "small", seed: int = 0, epoch
     name = zoo.resolve(model, task)
     spec = zoo.spec(name)
     if spec.task != task:
-        raise ValueError(f"model {name!r} belongs to task {spec.task!r}, not {task!r}; pick one of "
-                         f"{', '.join(zoo.names(task))}")
+        raise ValueError(
+            f"model {name!r} belongs to task {spec.task!r}, not {task!r}; pick one of {', '.join(zoo.names(task))}"
+        )
     data = _task(task, config.quick())
     net = zoo.create(name, seed=seed)
-    history = train.fit(net, data, epochs=int(config.pick(spec.epochs, 10)) if epochs is None else epochs, lr=spec.lr,
-                        weight_decay=spec.weight_decay, patience=spec.patience, seed=seed, progress=False)
-    return {f"val_{data.metric}": history.best_val_score, f"test_{data.metric}": train.evaluate(net, data),
-            "epochs": len(history.val_scores), "parameters": count_params(net)}
+    history = train.fit(
+        net,
+        data,
+        epochs=int(config.pick(spec.epochs, 10)) if epochs is None else epochs,
+        lr=spec.lr,
+        weight_decay=spec.weight_decay,
+        patience=spec.patience,
+        seed=seed,
+        progress=False,
+    )
+    return {
+        f"val_{data.metric}": history.best_val_score,
+        f"test_{data.metric}": train.evaluate(net, data),
+        "epochs": len(history.val_scores),
+        "parameters": count_params(net),
+    }

@@ -41,9 +41,17 @@ def evaluate(model: nn.Module, data: Task | DataLoader, split: str = "test", met
     return metrics.score(metric, metrics.confusion(y, pred, classes or int(max(y.max(), pred.max())) + 1))
 
 
-def fit(model: nn.Module, task: Task, epochs: int | None = None, lr: float = 1e-3, weight_decay: float = 0.0,
-        patience: int = 5, seed: int = 0, progress: bool = True,
-        loss_fn: nn.Module | None = None) -> History:
+def fit(
+    model: nn.Module,
+    task: Task,
+    epochs: int | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    patience: int = 5,
+    seed: int = 0,
+    progress: bool = True,
+    loss_fn: nn.Module | None = None,
+) -> History:
     """Train ``model`` in place with Adam, keep the weights with the best validation score, return History.
 
     The score is the task's metric (accuracy, or e.g. balanced accuracy on unbalanced data); training stops

@@ -17,8 +17,15 @@ from lightlab import config, energy, measure, plots
 from lightlab.data import Task
 from lightlab.report import Report
 
-COUNTRIES = {"France": "FRA", "Norway": "NOR", "Germany": "DEU", "United States": "USA", "China": "CHN",
-             "India": "IND", "Australia": "AUS"}
+COUNTRIES = {
+    "France": "FRA",
+    "Norway": "NOR",
+    "Germany": "DEU",
+    "United States": "USA",
+    "China": "CHN",
+    "India": "IND",
+    "Australia": "AUS",
+}
 
 
 class Explorer:
@@ -51,36 +58,56 @@ class BenchExplorer(Explorer):
     def __init__(self, models: dict[str, nn.Module], task: Task, batch_sizes: tuple[int, ...] = (1, 8, 64, 256)):
         self.models, self.task = models, task
         self.batch = w.SelectionSlider(options=list(batch_sizes), value=batch_sizes[0], description="batch size")
-        self.threads = w.IntSlider(value=torch.get_num_threads(), min=1, max=os.cpu_count() or 1,
-                                   description="threads")
+        self.threads = w.IntSlider(value=torch.get_num_threads(), min=1, max=os.cpu_count() or 1, description="threads")
         self.country = w.Dropdown(options=COUNTRIES, value="FRA", description="grid")
-        self.energy = w.Checkbox(value=False, description="measure energy (CodeCarbon, a few seconds)",
-                                 style={"description_width": "initial"}, layout=w.Layout(width="auto"))
+        self.energy = w.Checkbox(
+            value=False,
+            description="measure energy (CodeCarbon, a few seconds)",
+            style={"description_width": "initial"},
+            layout=w.Layout(width="auto"),
+        )
         self.summary = w.Label()
         self.output = w.Output()
         self.result: Report | None = None
         self.runs = 0
         for control in (self.batch, self.threads, self.country, self.energy):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.batch, self.threads]), w.HBox([self.country, self.energy]),
-                              self.summary, self.output])
+        self.widget = w.VBox(
+            [w.HBox([self.batch, self.threads]), w.HBox([self.country, self.energy]), self.summary, self.output]
+        )
 
     def run(self) -> Report:
         """Measure every model with the current settings, redraw the chart and return the Report."""
         b = self.batch.value
         with config.using_threads(self.threads.value):
-            report = measure.measure(self.models, self.task, batch_sizes=(b,), energy=self.energy.value,
-                                     country=self.country.value)
+            report = measure.measure(
+                self.models, self.task, batch_sizes=(b,), energy=self.energy.value, country=self.country.value
+            )
         for name in self.models:
             if not self.energy.value:
                 joules = report.value(name, "energy_modelled_per_inference")
-                report.add(name, "co2e_per_inference", energy.co2e_grams(joules, self.country.value), "g CO2e",
-                           f"modelled energy x {self.country.value} grid intensity (CodeCarbon offline data)")
-            report.add(name, "latency_per_sample", report.value(name, f"latency_p50_b{b}") / b, "ms",
-                       f"p50 latency at batch {b} / {b}")
+                report.add(
+                    name,
+                    "co2e_per_inference",
+                    energy.co2e_grams(joules, self.country.value),
+                    "g CO2e",
+                    f"modelled energy x {self.country.value} grid intensity (CodeCarbon offline data)",
+                )
+            report.add(
+                name,
+                "latency_per_sample",
+                report.value(name, f"latency_p50_b{b}") / b,
+                "ms",
+                f"p50 latency at batch {b} / {b}",
+            )
         self.result, self.runs = report, self.runs + 1
-        metrics = ["latency_per_sample", f"throughput_b{b}", "energy_per_inference",
-                   "energy_modelled_per_inference", "co2e_per_inference"]
+        metrics = [
+            "latency_per_sample",
+            f"throughput_b{b}",
+            "energy_per_inference",
+            "energy_modelled_per_inference",
+            "co2e_per_inference",
+        ]
         self.redraw(plots.report_bars(report, metrics))
         self.summary.value = self.describe(report)  # last, so a changed sentence means the chart is redrawn too
         return report
@@ -91,7 +118,9 @@ class BenchExplorer(Explorer):
         b = self.batch.value
         speed = report.ratio(f"latency_p50_b{b}", big, small)
         busy = any(r.get("note", "").startswith("disturbed") for r in report.rows)
-        return (f"batch {b}, {self.threads.value} thread(s): {small} is {speed:.0f}x faster than {big} "
-                f"({report.value(small, 'latency_per_sample'):.4f} vs "
-                f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)"
-                + (" — other programs were busy: these timings are disturbed" if busy else ""))
+        return (
+            f"batch {b}, {self.threads.value} thread(s): {small} is {speed:.0f}x faster than {big} "
+            f"({report.value(small, 'latency_per_sample'):.4f} vs "
+            f"{report.value(big, 'latency_per_sample'):.4f} ms per sample)"
+            + (" — other programs were busy: these timings are disturbed" if busy else "")
+        )

@@ -22,24 +22,43 @@ class WeightsError(RuntimeError):
     """A weight file is missing, corrupted or does not fit its architecture."""
 
 
-def cnn(in_shape: tuple[int, int, int], classes: int, channels: tuple[int, int] = (64, 128),
-        hidden: int = 512, dropout: float = 0.25, seed: int | None = 0) -> nn.Sequential:
+def cnn(
+    in_shape: tuple[int, int, int],
+    classes: int,
+    channels: tuple[int, int] = (64, 128),
+    hidden: int = 512,
+    dropout: float = 0.25,
+    seed: int | None = 0,
+) -> nn.Sequential:
     """Return a two-conv CNN (conv-conv-pool, then a hidden Linear layer) for ``in_shape`` images, seeded."""
     if seed is not None:
         config.seed_everything(seed)
     c, h, w = in_shape
     c1, c2 = channels
     return nn.Sequential(
-        nn.Conv2d(c, c1, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(c2 * (h // 2) * (w // 2), hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Conv2d(c, c1, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(c2 * (h // 2) * (w // 2), hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
         nn.Linear(hidden, classes),
     )
 
 
-def cnn1d(in_shape: tuple[int, int], classes: int, channels: tuple[int, ...] = (32, 64), kernel: int = 5,
-          pool: int = 2, hidden: int = 128, dropout: float = 0.25, seed: int | None = 0) -> nn.Sequential:
+def cnn1d(
+    in_shape: tuple[int, int],
+    classes: int,
+    channels: tuple[int, ...] = (32, 64),
+    kernel: int = 5,
+    pool: int = 2,
+    hidden: int = 128,
+    dropout: float = 0.25,
+    seed: int | None = 0,
+) -> nn.Sequential:
     """Return a 1-D CNN for [channels, time] signals: (conv-ReLU-maxpool) per channel count, then an MLP head.
 
     ``hidden=0`` ends with a single Linear layer: at batch 1 each layer costs microseconds of framework overhead
@@ -53,8 +72,10 @@ def cnn1d(in_shape: tuple[int, int], classes: int, channels: tuple[int, ...] = (
         layers += [nn.Conv1d(c, width, kernel, padding=kernel // 2), nn.ReLU(), nn.MaxPool1d(pool)]
         c, length = width, length // pool
     if length < 1:
-        raise ValueError(f"{len(channels)} pooling stages of {pool} leave nothing of a length-{in_shape[1]} signal; "
-                         f"use fewer stages or a smaller pool")
+        raise ValueError(
+            f"{len(channels)} pooling stages of {pool} leave nothing of a length-{in_shape[1]} signal; "
+            f"use fewer stages or a smaller pool"
+        )
     layers.append(nn.Flatten())
     if hidden:
         layers += [nn.Linear(c * length, hidden), nn.ReLU(), nn.Dropout(dropout)]
@@ -91,46 +112,118 @@ class ModelSpec:
 
 
 # Builders get seed=None: ``create`` seeds once, so its ``seed`` argument really changes the initialisation.
-_SPECS = {spec.name: spec for spec in [
-    ModelSpec("digits-large", "digits", lambda: cnn((1, 8, 8), 10, seed=None),
-              "CNN conv64-conv128-fc512, ~1.1 M parameters"),
-    ModelSpec("digits-small", "digits", lambda: mlp(64, 10, (32,), seed=None),
-              "MLP 64-32-10, 2,410 parameters", epochs=60, lr=1e-2),
-    ModelSpec("spoken_digits-large", "spoken_digits", lambda: cnn((1, 32, 13), 10, channels=(32, 64),
-                                                                             hidden=256, seed=None),
-              "keyword spotting CNN conv32-conv64-fc256 on 32x13 MFCCs, ~1.6 M parameters", epochs=30, patience=8),
-    ModelSpec("spoken_digits-small", "spoken_digits", lambda: mlp(32 * 13, 10, (64,), seed=None),
-              "keyword spotting MLP 416-64-10 on 32x13 MFCCs, 27,338 parameters", epochs=40),
-    ModelSpec("activity-large", "activity", lambda: cnn1d((6, 128), 6, channels=(64, 128, 256), hidden=256,
-                                                          seed=None),
-              "activity recognition 1-D CNN conv64-conv128-conv256-fc256 on 2.56 s of acc + gyro, 1,257,542 "
-              "parameters"),
-    ModelSpec("activity-small", "activity", lambda: cnn1d((6, 128), 6, channels=(8,), pool=8, hidden=32, seed=None),
-              "activity recognition 1-D CNN conv8-maxpool8-fc32 on 2.56 s of acc + gyro, 4,574 parameters"),
-    ModelSpec("faces-large", "faces", lambda: cnn((1, 25, 25), 2, channels=(32, 64), hidden=128, seed=None),
-              "face detection CNN conv32-conv64-fc128 on 25x25 grey patches, 1,198,850 parameters"),
-    ModelSpec("faces-small", "faces", lambda: mlp(25 * 25, 2, (16,), seed=None),
-              "face detection MLP 625-16-2 on 25x25 grey patches, 10,050 parameters"),
-    ModelSpec("shuttle-large", "shuttle", lambda: mlp(9, 2, (768, 768, 768, 768), seed=None),
-              "sensor anomaly detector MLP 9-768x4-2 on 9 NASA shuttle readings, 1,780,994 parameters",
-              epochs=8, patience=4),
-    ModelSpec("shuttle-small", "shuttle", lambda: mlp(9, 2, (16,), seed=None),
-              "sensor anomaly detector MLP 9-16-2 on 9 NASA shuttle readings, 194 parameters", epochs=60, lr=1e-2),
-    ModelSpec("ecg-large", "ecg", lambda: cnn1d((1, 512), 3, channels=(32, 64, 128, 128), kernel=7,
-                                                         hidden=128, seed=None),
-              "heart-rhythm 1-D CNN conv32-64-128-128-fc128 on 4.1 s of synthetic single-lead ECG, 711,747 "
-              "parameters", epochs=14, patience=8),
-    ModelSpec("ecg-small", "ecg", lambda: cnn1d((1, 512), 3, channels=(16, 32), kernel=9, pool=8, hidden=0, seed=None),
-              "wearable heart-rhythm 1-D CNN conv16-conv32 (kernel 9, pool 8) on 4.1 s of synthetic ECG, 5,571 "
-              "parameters, distilled from ecg-large", epochs=40, lr=3e-3, teacher="ecg-large"),
-    ModelSpec("lidar-large", "lidar", lambda: cnn1d((1, 64), 4, channels=(64, 128, 256), hidden=512, seed=None),
-              "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv64-conv128-conv256-fc512, 1,256,708 "
-              "parameters", epochs=20, patience=8),
-    ModelSpec("lidar-small", "lidar", lambda: nn.Sequential(nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4),
-                                                           nn.Flatten(), nn.Linear(16 * 16, 4)),
-              "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv16-maxpool4 and a linear readout, "
-              "1,124 parameters", epochs=60, lr=1e-2),
-]}
+_SPECS = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            "digits-large",
+            "digits",
+            lambda: cnn((1, 8, 8), 10, seed=None),
+            "CNN conv64-conv128-fc512, ~1.1 M parameters",
+        ),
+        ModelSpec(
+            "digits-small",
+            "digits",
+            lambda: mlp(64, 10, (32,), seed=None),
+            "MLP 64-32-10, 2,410 parameters",
+            epochs=60,
+            lr=1e-2,
+        ),
+        ModelSpec(
+            "spoken_digits-large",
+            "spoken_digits",
+            lambda: cnn((1, 32, 13), 10, channels=(32, 64), hidden=256, seed=None),
+            "keyword spotting CNN conv32-conv64-fc256 on 32x13 MFCCs, ~1.6 M parameters",
+            epochs=30,
+            patience=8,
+        ),
+        ModelSpec(
+            "spoken_digits-small",
+            "spoken_digits",
+            lambda: mlp(32 * 13, 10, (64,), seed=None),
+            "keyword spotting MLP 416-64-10 on 32x13 MFCCs, 27,338 parameters",
+            epochs=40,
+        ),
+        ModelSpec(
+            "activity-large",
+            "activity",
+            lambda: cnn1d((6, 128), 6, channels=(64, 128, 256), hidden=256, seed=None),
+            "activity recognition 1-D CNN conv64-conv128-conv256-fc256 on 2.56 s of acc + gyro, 1,257,542 parameters",
+        ),
+        ModelSpec(
+            "activity-small",
+            "activity",
+            lambda: cnn1d((6, 128), 6, channels=(8,), pool=8, hidden=32, seed=None),
+            "activity recognition 1-D CNN conv8-maxpool8-fc32 on 2.56 s of acc + gyro, 4,574 parameters",
+        ),
+        ModelSpec(
+            "faces-large",
+            "faces",
+            lambda: cnn((1, 25, 25), 2, channels=(32, 64), hidden=128, seed=None),
+            "face detection CNN conv32-conv64-fc128 on 25x25 grey patches, 1,198,850 parameters",
+        ),
+        ModelSpec(
+            "faces-small",
+            "faces",
+            lambda: mlp(25 * 25, 2, (16,), seed=None),
+            "face detection MLP 625-16-2 on 25x25 grey patches, 10,050 parameters",
+        ),
+        ModelSpec(
+            "shuttle-large",
+            "shuttle",
+            lambda: mlp(9, 2, (768, 768, 768, 768), seed=None),
+            "sensor anomaly detector MLP 9-768x4-2 on 9 NASA shuttle readings, 1,780,994 parameters",
+            epochs=8,
+            patience=4,
+        ),
+        ModelSpec(
+            "shuttle-small",
+            "shuttle",
+            lambda: mlp(9, 2, (16,), seed=None),
+            "sensor anomaly detector MLP 9-16-2 on 9 NASA shuttle readings, 194 parameters",
+            epochs=60,
+            lr=1e-2,
+        ),
+        ModelSpec(
+            "ecg-large",
+            "ecg",
+            lambda: cnn1d((1, 512), 3, channels=(32, 64, 128, 128), kernel=7, hidden=128, seed=None),
+            "heart-rhythm 1-D CNN conv32-64-128-128-fc128 on 4.1 s of synthetic single-lead ECG, 711,747 parameters",
+            epochs=14,
+            patience=8,
+        ),
+        ModelSpec(
+            "ecg-small",
+            "ecg",
+            lambda: cnn1d((1, 512), 3, channels=(16, 32), kernel=9, pool=8, hidden=0, seed=None),
+            "wearable heart-rhythm 1-D CNN conv16-conv32 (kernel 9, pool 8) on 4.1 s of synthetic ECG, 5,571 "
+            "parameters, distilled from ecg-large",
+            epochs=40,
+            lr=3e-3,
+            teacher="ecg-large",
+        ),
+        ModelSpec(
+            "lidar-large",
+            "lidar",
+            lambda: cnn1d((1, 64), 4, channels=(64, 128, 256), hidden=512, seed=None),
+            "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv64-conv128-conv256-fc512, 1,256,708 "
+            "parameters",
+            epochs=20,
+            patience=8,
+        ),
+        ModelSpec(
+            "lidar-small",
+            "lidar",
+            lambda: nn.Sequential(
+                nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(16 * 16, 4)
+            ),
+            "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv16-maxpool4 and a linear readout, "
+            "1,124 parameters",
+            epochs=60,
+            lr=1e-2,
+        ),
+    ]
+}
 
 # sha256 of the shipped weight files, written by `lightlab train`; a mismatch refuses to load.
 SHA256 = {
@@ -183,14 +276,18 @@ def weights_path(name: str) -> Path:
 def check_weights(name: str, path: Path | None = None) -> Path:
     """Return the weight file of ``name`` after checking it exists and its sha256 matches."""
     path = Path(path or weights_path(name))
-    fix = f"restore it with `git checkout -- lightlab/weights/{path.name}` or retrain it with " \
-          f"`lightlab train --task {spec(name).task} --model {name}`"
+    fix = (
+        f"restore it with `git checkout -- lightlab/weights/{path.name}` or retrain it with "
+        f"`lightlab train --task {spec(name).task} --model {name}`"
+    )
     if not path.is_file():
         raise WeightsError(f"weight file {path} for {name!r} is missing; {fix}")
     actual = hashlib.sha256(path.read_bytes()).hexdigest()
     if actual != SHA256.get(name):
-        raise WeightsError(f"weight file {path} for {name!r} has sha256 {actual}, expected "
-                           f"{SHA256.get(name)}: refusing to load a corrupted or foreign file; {fix}")
+        raise WeightsError(
+            f"weight file {path} for {name!r} has sha256 {actual}, expected "
+            f"{SHA256.get(name)}: refusing to load a corrupted or foreign file; {fix}"
+        )
     return path
 
 
@@ -222,6 +319,15 @@ def train_from_scratch(name: str, task: Task | None = None, progress: bool = Tru
     loss_fn = None
     if s.teacher:
         task, loss_fn = distill.kd_task(pretrained(s.teacher), task, distill.DistillConfig(seed=s.seed))
-    history = train.fit(model, task, epochs=s.epochs, lr=s.lr, weight_decay=s.weight_decay, patience=s.patience,
-                        seed=s.seed, progress=progress, loss_fn=loss_fn)
+    history = train.fit(
+        model,
+        task,
+        epochs=s.epochs,
+        lr=s.lr,
+        weight_decay=s.weight_decay,
+        patience=s.patience,
+        seed=s.seed,
+        progress=progress,
+        loss_fn=loss_fn,
+    )
     return model, history

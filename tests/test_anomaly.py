@@ -53,8 +53,9 @@ def test_forest_is_a_model_that_evaluate_and_latency_accept(task, forest):
 def test_forest_is_seeded_and_config_is_validated(task, forest):
     again = anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
     assert torch.equal(forest(task.example(20)), again(task.example(20)))
-    normal_only = anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=10, fit_on="normal",
-                                                                      contamination=0.01))
+    normal_only = anomaly.isolation_forest(
+        task, anomaly.ForestConfig(n_estimators=10, fit_on="normal", contamination=0.01)
+    )
     assert "normal training rows" in normal_only.method and "contamination 0.0100" in normal_only.method
     with pytest.raises(ValueError, match="fit_on.*'all', 'normal'"):
         anomaly.ForestConfig(fit_on="labelled")
@@ -123,7 +124,8 @@ def test_explorer_recounts_alarms_on_every_control(task, small, forest):
     assert explorer.result["false_alarms_per_day"] == pytest.approx(10 * first["false_alarms_per_day"])
     explorer.cost_missed.value = 10.0
     assert explorer.result["cost_per_day"] == pytest.approx(
-        50 * explorer.result["false_alarms_per_day"] + 10 * explorer.result["missed_per_day"])
+        50 * explorer.result["false_alarms_per_day"] + 10 * explorer.result["missed_per_day"]
+    )
     runs = explorer.runs
     explorer.model.value = "forest"  # refits the slider to the forest's scores, then reruns once
     assert explorer.runs == runs + 1 and explorer.threshold.max < 5

@@ -49,8 +49,9 @@ def test_squeeze_excite_rescales_each_channel_by_a_weight_in_0_1():
 
 
 @pytest.mark.parametrize("kind", blocks.KINDS)
-@pytest.mark.parametrize(("in_ch", "out_ch", "kernel", "stride", "size"),
-                         [(16, 16, 3, 1, 8), (16, 32, 5, 2, 9), (3, 7, 1, 1, 4)])
+@pytest.mark.parametrize(
+    ("in_ch", "out_ch", "kernel", "stride", "size"), [(16, 16, 3, 1, 8), (16, 32, 5, 2, 9), (3, 7, 1, 1, 4)]
+)
 def test_counted_params_and_macs_equal_closed_forms(kind, in_ch, out_ch, kernel, stride, size):
     counted = blocks.cost(blocks.make(kind, in_ch, out_ch, kernel, stride), (in_ch, size, size))
     assert counted == blocks.formula(kind, in_ch, out_ch, kernel, stride, size)
@@ -98,21 +99,24 @@ def test_cost_leaves_the_block_in_its_mode():
     assert block.training
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: blocks.make("mbconv", 4, 4), "unknown block kind 'mbconv'; choose one of conv, dwsep, inverted"),
-    (lambda: blocks.make("conv", 4, 4, kernel=4), "kernel must be odd and >= 1.*got 4"),
-    (lambda: blocks.make("dwsep", 4, 4, kernel=0), "kernel must be odd"),
-    (lambda: blocks.make("inverted", 0, 4), "channels must be >= 1, got in_ch=0"),
-    (lambda: blocks.make("dwsep", 4, 4, stride=0), "stride must be >= 1, got 0"),
-    (lambda: blocks.InvertedResidual(4, 4, expand=0), "expand must be >= 1"),
-    (lambda: blocks.SqueezeExcite(0), "channels and reduction must be >= 1"),
-    (lambda: blocks.formula("pool", 4, 4), "unknown block kind 'pool'"),
-    (lambda: blocks.cost(blocks.make("conv", 1, 1), (8, 8)), r"in_shape must be \(channels, height, width\)"),
-    (lambda: blocks.network((1, 8, 8), 10, "conv", ()), "widths must be a non-empty tuple"),
-    (lambda: blocks.network((1, 8, 8), 0, "conv"), "classes must be >= 1"),
-    (lambda: blocks.network((1, 8, 8), 10, "resnet"), "unknown block kind 'resnet'"),
-    (lambda: blocks.compare(4, 4, 0), "size, batch and threads must be >= 1, got size=0"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: blocks.make("mbconv", 4, 4), "unknown block kind 'mbconv'; choose one of conv, dwsep, inverted"),
+        (lambda: blocks.make("conv", 4, 4, kernel=4), "kernel must be odd and >= 1.*got 4"),
+        (lambda: blocks.make("dwsep", 4, 4, kernel=0), "kernel must be odd"),
+        (lambda: blocks.make("inverted", 0, 4), "channels must be >= 1, got in_ch=0"),
+        (lambda: blocks.make("dwsep", 4, 4, stride=0), "stride must be >= 1, got 0"),
+        (lambda: blocks.InvertedResidual(4, 4, expand=0), "expand must be >= 1"),
+        (lambda: blocks.SqueezeExcite(0), "channels and reduction must be >= 1"),
+        (lambda: blocks.formula("pool", 4, 4), "unknown block kind 'pool'"),
+        (lambda: blocks.cost(blocks.make("conv", 1, 1), (8, 8)), r"in_shape must be \(channels, height, width\)"),
+        (lambda: blocks.network((1, 8, 8), 10, "conv", ()), "widths must be a non-empty tuple"),
+        (lambda: blocks.network((1, 8, 8), 0, "conv"), "classes must be >= 1"),
+        (lambda: blocks.network((1, 8, 8), 10, "resnet"), "unknown block kind 'resnet'"),
+        (lambda: blocks.compare(4, 4, 0), "size, batch and threads must be >= 1, got size=0"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

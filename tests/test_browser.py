@@ -37,8 +37,15 @@ EXPLORER_MS = 60_000  # Run All up to the explorer: imports, two models measured
 RERUN_MS = 60_000  # one slider move reruns the measurement
 HARD_LIMIT_S = 240  # backstop for anything that slips past the timeouts above
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 BATCH_LABEL = re.compile(r"^batch (\d+)\b")
 
 pytestmark = [
@@ -89,7 +96,8 @@ def lab(tmp_path: Path) -> Iterator[str]:
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        json.dumps({"fetchNews": "false", "checkForUpdates": False})
+    )
     env = {
         **os.environ,
         "LIGHTLAB_QUICK": "1",  # the kernel inherits it: the quick path learners take on Binder
@@ -103,11 +111,26 @@ def lab(tmp_path: Path) -> Iterator[str]:
         # A new session makes the server a process-group leader, so a hung server and its kernels can be
         # killed together.
         server = subprocess.Popen(
-            [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-             "--ServerApp.token=", "--ServerApp.password=", "--allow-root", f"--notebook-dir={tmp_path}",
-             f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
-             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                f"--port={port}",
+                "--ip=127.0.0.1",
+                "--ServerApp.token=",
+                "--ServerApp.password=",
+                "--allow-root",
+                f"--notebook-dir={tmp_path}",
+                f"--LabApp.workspaces_dir={tmp_path / 'ws'}",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait_ready(url, server, log)
@@ -161,8 +184,9 @@ def _drive_explorer(page, lab: str) -> tuple[str, str]:
 
     # The notebook's own indicator says idle before the kernel is attached; running then would open a
     # "Select Kernel" dialog. The status bar only says this once the kernel really is ready.
-    expect(page.locator(".jp-StatusBar-Widget").filter(has_text="Python 3 (ipykernel) | Idle").first
-           ).to_be_visible(timeout=KERNEL_IDLE_MS)
+    expect(page.locator(".jp-StatusBar-Widget").filter(has_text="Python 3 (ipykernel) | Idle").first).to_be_visible(
+        timeout=KERNEL_IDLE_MS
+    )
     page.locator(".lm-MenuBar-itemLabel").filter(has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel").filter(has_text=re.compile(r"^Run All Cells$")).click()
 

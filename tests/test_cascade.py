@@ -74,9 +74,19 @@ def test_latency_and_energy_arithmetic_on_a_hand_made_network():
     toy = cascade.Network("toy", rtt_ms=10, uplink_mbps=1, radio_power_w=2, tail_s=1, tail_power_w=0.5)
     assert toy.transfer_ms(256) == pytest.approx(10 + 2.048)  # 2,048 bits at 1 Mbit/s
     assert toy.radio_joules(256, wait_ms=3) == pytest.approx(2 * 15.048e-3 + 0.5)
-    o = cascade.Outcomes("toy", "test", np.array([0.3, 0.95]), np.array([False, True]), np.array([True, True]),
-                         payload_bytes=256, edge_ms=1.0, cloud_ms=6.0, edge_j=1e-3, large_j=5e-3,
-                         timing_method="hand-made")
+    o = cascade.Outcomes(
+        "toy",
+        "test",
+        np.array([0.3, 0.95]),
+        np.array([False, True]),
+        np.array([True, True]),
+        payload_bytes=256,
+        edge_ms=1.0,
+        cloud_ms=6.0,
+        edge_j=1e-3,
+        large_j=5e-3,
+        timing_method="hand-made",
+    )
     mask = cascade.offload_mask(o.confidence, 0.5)
     assert mask.tolist() == [True, False]
     latency, energy, sent = cascade.costs(o, mask, toy, cloud_speedup=2)

@@ -12,8 +12,9 @@ def test_solutions_pass_the_checkers():
 
 def test_wrong_answers_get_a_hint():
     with pytest.raises(ll.checks.CheckFailed, match="wrong way round"):
-        ll.checks.speedup(lambda r, fast, slow, b: r.value(fast, f"latency_p50_b{b}")
-                          / r.value(slow, f"latency_p50_b{b}"))
+        ll.checks.speedup(
+            lambda r, fast, slow, b: r.value(fast, f"latency_p50_b{b}") / r.value(slow, f"latency_p50_b{b}")
+        )
     with pytest.raises(ll.checks.CheckFailed, match="must `return`"):
         ll.checks.speedup(lambda r, fast, slow, b: None)
     with pytest.raises(ll.checks.CheckFailed, match="batch"):

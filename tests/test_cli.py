@@ -9,8 +9,9 @@ from lightlab import cli
 
 
 def run(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "lightlab.cli", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "lightlab.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +88,13 @@ def test_summary_warns_about_disturbed_measurements():
 
     report = ll.Report()
     for model, scale in (("big", 100.0), ("tiny", 1.0)):
-        for metric, unit in (("accuracy", "%"), ("latency_p50_b1", "ms"), ("size", "bytes"), ("peak_memory", "bytes"),
-                             ("compute_s_per_million", "s")):
+        for metric, unit in (
+            ("accuracy", "%"),
+            ("latency_p50_b1", "ms"),
+            ("size", "bytes"),
+            ("peak_memory", "bytes"),
+            ("compute_s_per_million", "s"),
+        ):
             report.add(model, metric, scale, unit, "fixed example")
     assert not any("Warning" in line for line in cli.summary(report, "big", "tiny", "FRA"))
     report.add("big", "latency_p50_b64", 5.0, "ms", "fixed example", note="disturbed: other processes used 1.2 cores")

@@ -13,8 +13,14 @@ from lightlab import data, tasks
 EXPECTED = {  # name: (input_shape, classes, domain, total rows, rows per class, metric)
     "shuttle": ((9,), ["normal", "anomaly"], "industrial", 49097, [45586, 3511], "balanced_accuracy"),
     "spoken_digits": ((1, 32, 13), [str(d) for d in range(10)], "wearables", 3000, [300] * 10, "accuracy"),
-    "activity": ((6, 128), ["walking", "upstairs", "downstairs", "sitting", "standing", "lying"], "wearables", 4249,
-                 [630, 911, 908, 600, 600, 600], "balanced_accuracy"),
+    "activity": (
+        (6, 128),
+        ["walking", "upstairs", "downstairs", "sitting", "standing", "lying"],
+        "wearables",
+        4249,
+        [630, 911, 908, 600, 600, 600],
+        "balanced_accuracy",
+    ),
     "faces": ((1, 25, 25), ["non-face", "face"], "wearables", 200, [100, 100], "accuracy"),
 }
 SPLIT_BY_PERSON = {"activity"}  # whole people per split: class shares follow the people, not a stratified draw

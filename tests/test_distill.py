@@ -68,15 +68,15 @@ def test_kd_pays_off_with_few_labels(digits, teacher):
 
 
 def test_compare_reports_both_settings_with_spread(digits, teacher):
-    report = D.compare(teacher, student, digits, seeds=(0, 1), label_fraction=0.2,
-                       config=D.DistillConfig(epochs=2))
+    report = D.compare(teacher, student, digits, seeds=(0, 1), label_fraction=0.2, config=D.DistillConfig(epochs=2))
     for setting in ("all labels", "20% labels"):
         for model in ("student, no KD", "student, KD"):
             row = next(r for r in report.rows if r["model"] == model and r["metric"] == f"accuracy, {setting}")
             assert 0 < row["value"] <= 100 and row["spread"] >= 0 and "seeds [0, 1]" in row["method"]
         gain = report.value("student, KD", f"KD gain, {setting}")
-        assert gain == pytest.approx(report.value("student, KD", f"accuracy, {setting}")
-                                     - report.value("student, no KD", f"accuracy, {setting}"))
+        assert gain == pytest.approx(
+            report.value("student, KD", f"accuracy, {setting}") - report.value("student, no KD", f"accuracy, {setting}")
+        )
     assert report.ratio("params", "teacher", "student") > 100
 
 

@@ -8,8 +8,19 @@ def test_doctor_passes_here(capsys):
     report = ll.doctor()
     out = capsys.readouterr().out
     assert report.ok, report.text()
-    for word in ("torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "plotly", "codecarbon",
-                 "int8 instructions", "power meter", "energy method", "weights digits-large", "data digits"):
+    for word in (
+        "torch",
+        "jupyterlab",
+        "ipywidgets",
+        "jupyterlab_widgets",
+        "plotly",
+        "codecarbon",
+        "int8 instructions",
+        "power meter",
+        "energy method",
+        "weights digits-large",
+        "data digits",
+    ):
         assert word in out
 
 

@@ -23,8 +23,8 @@ def clean():
 def _beats(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
     """Return (R-peak times in s, half-height width in samples of each QRS) of one clean window."""
     a = np.abs(x - np.median(x))
-    peaks = [i for i in range(1, len(a) - 1) if a[i] >= 0.6 * a.max() and a[i] == a[max(0, i - 30): i + 31].max()]
-    widths = [int(np.sum(a[max(0, i - 15): i + 16] >= a[i] / 2)) for i in peaks]
+    peaks = [i for i in range(1, len(a) - 1) if a[i] >= 0.6 * a.max() and a[i] == a[max(0, i - 30) : i + 31].max()]
+    widths = [int(np.sum(a[max(0, i - 15) : i + 16] >= a[i] / 2)) for i in peaks]
     return np.array(peaks) / ecg.RATE, widths
 
 

@@ -117,9 +117,7 @@ def test_countries_and_unknown_country():
 
 def test_callable_counts_one_inference_per_call(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rows = energy.measure_energy(
-        {"nap": lambda: time.sleep(0.01)}, window_s=0.2, repeats=1, idle=False, progress=False
-    )
+    rows = energy.measure_energy({"nap": lambda: time.sleep(0.01)}, window_s=0.2, repeats=1, idle=False, progress=False)
     assert [r["metric"] for r in rows] == ["energy_per_inference", "co2e_per_inference"]
     assert 0.02 < rows[0]["value"] < 2.0  # about 20 W for 10 ms
 

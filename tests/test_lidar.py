@@ -114,9 +114,16 @@ def test_drive_is_deterministic_and_counts_missed_deadlines(small):
     assert 0 < a.missed_deadlines < a.frames - a.dropped and a.dropped > 0
 
 
-@pytest.mark.parametrize("bad, match", [({"period_ms": 0}, "period_ms"), ({"period_ms": -5}, "period_ms"),
-                                        ({"speed": -1}, "speed"), ({"slowdown": 0}, "slowdown"),
-                                        ({"duration_s": float("inf")}, "duration_s")])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        ({"period_ms": 0}, "period_ms"),
+        ({"period_ms": -5}, "period_ms"),
+        ({"speed": -1}, "speed"),
+        ({"slowdown": 0}, "slowdown"),
+        ({"duration_s": float("inf")}, "duration_s"),
+    ],
+)
 def test_bad_drive_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
         lidar.DriveConfig(**bad)

@@ -28,13 +28,16 @@ def test_space_lists_distinct_candidates_and_builds_them(digits):
     assert ll.measure.count_params(nas.Candidate("mlp", 1, 32).build((1, 8, 8), 10)) == 2410  # = digits-small
 
 
-@pytest.mark.parametrize("space, match", [
-    (nas.Space(widths=()), "no widths"),
-    (nas.Space(kinds=()), "no kinds"),
-    (nas.Space(kinds=("mlp", "transformer")), "unknown block kinds.*choose from"),
-    (nas.Space(kinds=("conv",), depths=(1, 4)), "depth 4 is impossible.*at most 3 blocks fit; use depths <= 3"),
-    (nas.Space(kernels=(2,)), "kernels odd"),
-])
+@pytest.mark.parametrize(
+    "space, match",
+    [
+        (nas.Space(widths=()), "no widths"),
+        (nas.Space(kinds=()), "no kinds"),
+        (nas.Space(kinds=("mlp", "transformer")), "unknown block kinds.*choose from"),
+        (nas.Space(kinds=("conv",), depths=(1, 4)), "depth 4 is impossible.*at most 3 blocks fit; use depths <= 3"),
+        (nas.Space(kernels=(2,)), "kernels odd"),
+    ],
+)
 def test_bad_spaces_raise_naming_the_fix(digits, space, match):
     with pytest.raises(ValueError, match=match):
         nas.candidates(space, digits.input_shape)
@@ -97,9 +100,13 @@ def test_unknown_sampler_and_bad_trials(digits, table):
 
 
 def test_pareto_on_hand_made_points():
-    points = pd.DataFrame({"val_accuracy": [0.9, 0.95, 0.95, 0.8, 0.97, 0.9],
-                           "latency_ms": [1.0, 2.0, 3.0, 0.5, 5.0, 1.0],
-                           "params": [10, 10, 10, 10, 10, 10]})
+    points = pd.DataFrame(
+        {
+            "val_accuracy": [0.9, 0.95, 0.95, 0.8, 0.97, 0.9],
+            "latency_ms": [1.0, 2.0, 3.0, 0.5, 5.0, 1.0],
+            "params": [10, 10, 10, 10, 10, 10],
+        }
+    )
     front = nas.pareto(points)
     # 2 is dominated by 1 (same accuracy, slower); 5 ties 0 exactly, so neither dominates the other
     assert front.index.tolist() == [0, 1, 3, 4, 5]
@@ -123,15 +130,18 @@ def _timed(acc, lat, spread=0.0):
     return report
 
 
-@pytest.mark.parametrize("acc, lat, spread, expected", [
-    (97.5, 0.010, 0.0, False),     # a tie is not domination
-    (98.0, 0.0104, 0.0, True),     # more accurate, 4 % slower: within the 5 % resolution, "as fast"
-    (98.0, 0.0110, 0.0, False),    # more accurate but 10 % slower: a trade-off, not domination
-    (98.0, 0.0110, 0.002, False),  # a noisy timing does not widen "as fast": the tolerance is stated
-    (97.5, 0.0090, 0.0, True),     # as accurate and clearly faster
-    (97.5, 0.0090, 0.002, False),  # ... but not when the timings' spread is wider than the difference
-    (97.0, 0.0050, 0.0, False),    # faster but less accurate
-])
+@pytest.mark.parametrize(
+    "acc, lat, spread, expected",
+    [
+        (97.5, 0.010, 0.0, False),  # a tie is not domination
+        (98.0, 0.0104, 0.0, True),  # more accurate, 4 % slower: within the 5 % resolution, "as fast"
+        (98.0, 0.0110, 0.0, False),  # more accurate but 10 % slower: a trade-off, not domination
+        (98.0, 0.0110, 0.002, False),  # a noisy timing does not widen "as fast": the tolerance is stated
+        (97.5, 0.0090, 0.0, True),  # as accurate and clearly faster
+        (97.5, 0.0090, 0.002, False),  # ... but not when the timings' spread is wider than the difference
+        (97.0, 0.0050, 0.0, False),  # faster but less accurate
+    ],
+)
 def test_dominates_uses_the_stated_resolution(acc, lat, spread, expected):
     assert nas.dominates(_timed(acc, lat, spread), "cand", "ref") is expected
 

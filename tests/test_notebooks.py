@@ -115,8 +115,16 @@ def test_notebook_runs_within_budget(path: Path) -> None:
         seconds = time.perf_counter() - start
         sampler.stop()
         peak_mb = sampler.peak / 1024**2
-        _record(path.name, {"peak_rss_mb": round(peak_mb, 1), "seconds": round(seconds, 2),
-                            "rss_samples": sampler.samples, "quick": True, "completed": completed})
+        _record(
+            path.name,
+            {
+                "peak_rss_mb": round(peak_mb, 1),
+                "seconds": round(seconds, 2),
+                "rss_samples": sampler.samples,
+                "quick": True,
+                "completed": completed,
+            },
+        )
         print(f"{path.name}: peak RSS {peak_mb:.0f} MB, {seconds:.1f} s ({sampler.samples} samples)")
 
     assert sampler.samples > 0, "the memory sampler never saw the kernel process"

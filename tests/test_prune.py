@@ -19,8 +19,13 @@ class TinyResNet(nn.Module):
         super().__init__()
         torch.manual_seed(0)
         self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU())
-        self.block = nn.Sequential(nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
-                                   nn.Conv2d(32, 16, 3, padding=1), nn.BatchNorm2d(16))
+        self.block = nn.Sequential(
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.BatchNorm2d(32),
+            nn.ReLU(),
+            nn.Conv2d(32, 16, 3, padding=1),
+            nn.BatchNorm2d(16),
+        )
         self.head = nn.Linear(16, 10)
 
     def forward(self, x):
@@ -117,13 +122,16 @@ def test_structured_pruning_names_what_it_cannot_handle(digits):
         ll.prune.prune(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), cfg, digits.example(1))
 
 
-@pytest.mark.parametrize(("kwargs", "error", "message"), [
-    ({"sparsity": 1.0}, ValueError, r"\[0, 1\)"),
-    ({"sparsity": -0.1}, ValueError, r"\[0, 1\)"),
-    ({"sparsity": "0.5"}, TypeError, "number"),
-    ({"scope": "local"}, ValueError, "'layer'.*'global'"),
-    ({"exclude": "9"}, TypeError, "tuple of module names"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"sparsity": 1.0}, ValueError, r"\[0, 1\)"),
+        ({"sparsity": -0.1}, ValueError, r"\[0, 1\)"),
+        ({"sparsity": "0.5"}, TypeError, "number"),
+        ({"scope": "local"}, ValueError, "'layer'.*'global'"),
+        ({"exclude": "9"}, TypeError, "tuple of module names"),
+    ],
+)
 def test_bad_config_is_refused(kwargs, error, message):
     with pytest.raises(error, match=message):
         PruneConfig(**kwargs)
@@ -190,13 +198,17 @@ def test_csr_layers_compute_the_same_and_store_less():
 
 
 def test_speed_comparison_reports_every_variant(digits):
-    report = ll.prune.speed_comparison(ll.zoo.pretrained("digits-small"), digits.example(64), sparsity=0.9,
-                                       repeats=3)
-    assert report.models() == ["dense", "unstructured 90%, dense kernel", "unstructured 90%, CSR kernel",
-                               "structured 50% of channels"]
+    report = ll.prune.speed_comparison(ll.zoo.pretrained("digits-small"), digits.example(64), sparsity=0.9, repeats=3)
+    assert report.models() == [
+        "dense",
+        "unstructured 90%, dense kernel",
+        "unstructured 90%, CSR kernel",
+        "structured 50% of channels",
+    ]
     assert all(report.value(m, "latency_p50_b64") > 0 for m in report.models())
-    assert report.value("unstructured 90%, dense kernel", "nonzero_params") < 0.2 * report.value("dense",
-                                                                                                  "nonzero_params")
+    assert report.value("unstructured 90%, dense kernel", "nonzero_params") < 0.2 * report.value(
+        "dense", "nonzero_params"
+    )
     assert report.value("unstructured 90%, dense kernel", "size") == report.value("dense", "size")
 
 

@@ -145,8 +145,9 @@ def test_onnxruntime_dynamic_for_linear_models_and_a_warning_for_cnns(digits, zo
     mlp = ll.quantize.quantize(zoo_models["small"], QuantConfig(backend="onnxruntime", calibration=digits))
     assert "MatMulInteger" in mlp.ops and ll.train.evaluate(mlp, digits) > 0.95
     with pytest.warns(UserWarning, match="SLOWER"):
-        ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="onnxruntime", mode="dynamic",
-                                                              calibration=digits))
+        ll.quantize.quantize(
+            zoo_models["large"], QuantConfig(backend="onnxruntime", mode="dynamic", calibration=digits)
+        )
 
 
 def test_clear_errors_for_what_a_backend_cannot_do(zoo_models):
@@ -155,8 +156,10 @@ def test_clear_errors_for_what_a_backend_cannot_do(zoo_models):
     with pytest.raises(ValueError, match=r"'0' \(Conv2d\), '2' \(Conv2d\).*Linear only|nn.Linear only"):
         ll.quantize.quantize(zoo_models["large"], QuantConfig(backend="torchao"))
     with pytest.raises(ValueError, match=r"'0' \(Embedding\)"):
-        ll.quantize.quantize(torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)),
-                             QuantConfig(backend="onnxruntime", calibration=torch.zeros(4, 3, dtype=torch.long)))
+        ll.quantize.quantize(
+            torch.nn.Sequential(torch.nn.Embedding(10, 4), torch.nn.Linear(4, 2)),
+            QuantConfig(backend="onnxruntime", calibration=torch.zeros(4, 3, dtype=torch.long)),
+        )
     with pytest.raises(ValueError, match="no Linear or Conv"):
         ll.quantize.quantize(torch.nn.ReLU())
 

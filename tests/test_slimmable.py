@@ -23,8 +23,12 @@ def trained(digits):
 def hand_profile() -> ll.Report:
     """Four operating points made by hand: accuracy rises with width, so do latency, memory and energy."""
     report = ll.Report()
-    for w, acc, ms, kb, mj in [(0.25, 95.0, 0.1, 300, 0.05), (0.5, 97.0, 0.2, 1200, 0.2),
-                               (0.75, 98.0, 0.3, 2600, 0.45), (1.0, 98.2, 0.4, 4600, 0.8)]:
+    for w, acc, ms, kb, mj in [
+        (0.25, 95.0, 0.1, 300, 0.05),
+        (0.5, 97.0, 0.2, 1200, 0.2),
+        (0.75, 98.0, 0.3, 2600, 0.45),
+        (1.0, 98.2, 0.4, 4600, 0.8),
+    ]:
         name = sl.point_name(w)
         report.add(name, "width", w, "x", "by hand").add(name, "accuracy", acc, "%", "by hand")
         report.add(name, "latency_p50_b1", ms, "ms", "by hand").add(name, "peak_memory", kb * 1e3, "bytes", "by hand")
@@ -37,11 +41,24 @@ def test_a_width_w_forward_equals_a_small_network_built_from_the_leading_channel
     x = torch.randn(5, *SHAPE)
     sl.set_width_(model, 0.5)
     conv1, conv2, fc1, fc2 = (m for m in model if isinstance(m, sl.SLIM))
-    small = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
-                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 16, 256), nn.ReLU(), nn.Linear(256, 10))
+    small = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 16, 256),
+        nn.ReLU(),
+        nn.Linear(256, 10),
+    )
     with torch.no_grad():
-        for plain, slim, (o, i) in zip([small[0], small[2], small[6], small[8]], [conv1, conv2, fc1, fc2],
-                                       [(32, 1), (64, 32), (256, 64 * 16), (10, 256)], strict=True):
+        for plain, slim, (o, i) in zip(
+            [small[0], small[2], small[6], small[8]],
+            [conv1, conv2, fc1, fc2],
+            [(32, 1), (64, 32), (256, 64 * 16), (10, 256)],
+            strict=True,
+        ):
             plain.weight.copy_(slim.weight[:o, :i])
             plain.bias.copy_(slim.bias[:o])
         assert torch.allclose(model(x), small.eval()(x), atol=1e-5)
@@ -67,8 +84,10 @@ def test_sandwich_training_is_seeded_and_every_width_learns(digits, trained):
     model, _ = trained
     x, y = digits.splits["train"].tensors
     few = dataclasses.replace(digits, splits={**digits.splits, "train": TensorDataset(x[:128], y[:128])})
-    runs = [sl.train_sandwich(sl.slim_cnn(SHAPE, 10), few, sl.SlimConfig(epochs=1, seed=3), progress=False)
-            for _ in range(2)]
+    runs = [
+        sl.train_sandwich(sl.slim_cnn(SHAPE, 10), few, sl.SlimConfig(epochs=1, seed=3), progress=False)
+        for _ in range(2)
+    ]
     assert runs[0].train_loss == runs[1].train_loss and runs[0].val_scores == runs[1].val_scores
     # four quick epochs on half the images: far above chance (10 %) at every width, the widest well trained
     accuracy = {w: ll.train.evaluate(sl.set_width_(model, w), digits) for w in sl.WIDTHS}
@@ -107,8 +126,11 @@ def test_controller_picks_the_most_accurate_point_that_fits_every_budget():
 
 def test_an_impossible_budget_names_the_tightest_feasible_one():
     c = ctl.Controller(hand_profile())
-    with pytest.raises(ctl.BudgetError, match=r"latency <= 0.01 ms; the fastest \(w=0.25\) needs 0.1 ms: raise the "
-                                             r"budget to at least 0.1 ms"):
+    with pytest.raises(
+        ctl.BudgetError,
+        match=r"latency <= 0.01 ms; the fastest \(w=0.25\) needs 0.1 ms: raise the "
+        r"budget to at least 0.1 ms",
+    ):
         c.pick(ctl.Budget(latency_ms=0.01))
     with pytest.raises(ctl.BudgetError, match=r"memory .* at least 3e\+05 bytes"):
         c.pick(ctl.Budget(memory_bytes=1000))
@@ -116,10 +138,16 @@ def test_an_impossible_budget_names_the_tightest_feasible_one():
         c.pick(ctl.Budget(battery=0.01))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"latency_ms": -1}, "latency_ms must be a positive"), ({"memory_bytes": math.nan}, "memory_bytes must be"),
-    ({"battery": 1.5}, r"battery must be a charge in \[0, 1\], got 1.5; write 20 % as 0.2"),
-    ({"battery": math.nan}, "battery must be"), ({"energy_j": 0}, "energy_j must be")])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"latency_ms": -1}, "latency_ms must be a positive"),
+        ({"memory_bytes": math.nan}, "memory_bytes must be"),
+        ({"battery": 1.5}, r"battery must be a charge in \[0, 1\], got 1.5; write 20 % as 0.2"),
+        ({"battery": math.nan}, "battery must be"),
+        ({"energy_j": 0}, "energy_j must be"),
+    ],
+)
 def test_bad_budgets_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ctl.Budget(**kwargs)

@@ -15,15 +15,18 @@ def test_solution_passes_the_checker(solutions):
     assert ll.checks.magnitude_mask(ll.prune.magnitude_mask).startswith("correct")
 
 
-@pytest.mark.parametrize(("wrong", "hint"), [
-    (lambda w, s: None, "must `return`"),
-    (lambda w, s: ~ll.prune.magnitude_mask(w, s), "kept the smallest"),
-    (lambda w, s: w > w.flatten().kthvalue(max(1, round(s * w.numel()))).values, "signed values"),
-    (lambda w, s: w.abs() >= w.abs().flatten().kthvalue(max(1, round(s * w.numel()))).values, "exactly round"),
-    (lambda w, s: ll.prune.magnitude_mask(w, s).float(), "booleans"),
-    (lambda w, s: w.abs() > w.abs().flatten().kthvalue(round(s * w.numel())).values, "sparsity 0"),
-    (lambda w, s: ll.prune.magnitude_mask(w[0], s), "same shape"),
-])
+@pytest.mark.parametrize(
+    ("wrong", "hint"),
+    [
+        (lambda w, s: None, "must `return`"),
+        (lambda w, s: ~ll.prune.magnitude_mask(w, s), "kept the smallest"),
+        (lambda w, s: w > w.flatten().kthvalue(max(1, round(s * w.numel()))).values, "signed values"),
+        (lambda w, s: w.abs() >= w.abs().flatten().kthvalue(max(1, round(s * w.numel()))).values, "exactly round"),
+        (lambda w, s: ll.prune.magnitude_mask(w, s).float(), "booleans"),
+        (lambda w, s: w.abs() > w.abs().flatten().kthvalue(round(s * w.numel())).values, "sparsity 0"),
+        (lambda w, s: ll.prune.magnitude_mask(w[0], s), "same shape"),
+    ],
+)
 def test_wrong_masks_get_a_hint(wrong, hint):
     with pytest.raises(ll.checks.CheckFailed, match=hint):
         ll.checks.magnitude_mask(wrong)

@@ -40,15 +40,18 @@ def _quantizer(divisor, clamp=True, low=None):
     return fn
 
 
-@pytest.mark.parametrize("fn, hint", [
-    (_quantizer(lambda b: 2**b), "half of them are negative"),
-    (_quantizer(lambda b: 2 ** (b - 1)), "off by one"),
-    (_quantizer(lambda b: 2**b - 1), "asymmetric"),
-    (_quantizer(lambda b: 2 ** (b - 1) - 1, clamp=False), "clamp q"),
-    (_quantizer(lambda b: 2 ** (b - 1) - 1, low=lambda b: -(2 ** (b - 1))), "no \\+8 partner"),
-    (lambda w, bits, scale=None: (w / (w.abs().max() / 7), w.abs().max() / 7), "torch.round"),
-    (lambda w, bits, scale=None: None, "return q, scale"),
-])
+@pytest.mark.parametrize(
+    "fn, hint",
+    [
+        (_quantizer(lambda b: 2**b), "half of them are negative"),
+        (_quantizer(lambda b: 2 ** (b - 1)), "off by one"),
+        (_quantizer(lambda b: 2**b - 1), "asymmetric"),
+        (_quantizer(lambda b: 2 ** (b - 1) - 1, clamp=False), "clamp q"),
+        (_quantizer(lambda b: 2 ** (b - 1) - 1, low=lambda b: -(2 ** (b - 1))), "no \\+8 partner"),
+        (lambda w, bits, scale=None: (w / (w.abs().max() / 7), w.abs().max() / 7), "torch.round"),
+        (lambda w, bits, scale=None: None, "return q, scale"),
+    ],
+)
 def test_wrong_quantizers_get_a_hint(fn, hint):
     with pytest.raises(ll.checks.CheckFailed, match=hint):
         ll.checks.linear_quantizer(fn)

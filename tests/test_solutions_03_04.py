@@ -16,13 +16,17 @@ def test_kd_loss_solution_passes_and_mistakes_get_a_hint():
 
     def kl(s, t, temperature, reverse=False):
         a, b = F.log_softmax(s / temperature, 1), F.log_softmax(t / temperature, 1)
-        return F.kl_div(b, a, reduction="batchmean", log_target=True) if reverse else \
-            F.kl_div(a, b, reduction="batchmean", log_target=True)
+        return (
+            F.kl_div(b, a, reduction="batchmean", log_target=True)
+            if reverse
+            else F.kl_div(a, b, reduction="batchmean", log_target=True)
+        )
 
     mistakes = {
         "T\\^2": lambda s, t, y, T, a: a * kl(s, t, T) + (1 - a) * F.cross_entropy(s, y),
-        "KL direction is swapped": lambda s, t, y, T, a: a * T * T * kl(s, t, T, reverse=True)
-        + (1 - a) * F.cross_entropy(s, y),
+        "KL direction is swapped": lambda s, t, y, T, a: (
+            a * T * T * kl(s, t, T, reverse=True) + (1 - a) * F.cross_entropy(s, y)
+        ),
         "swapped them": lambda s, t, y, T, a: (1 - a) * T * T * kl(s, t, T) + a * F.cross_entropy(s, y),
         "must `return`": lambda s, t, y, T, a: None,
     }
@@ -62,7 +66,8 @@ def test_exercise_3_target_is_reachable(digits, teacher, tmp_path):
     assert result.report.value("coded", "accuracy") >= result.report.value("fp32", "accuracy") - 1
     # exercise 2: the predicted bytes of layer 6 in the quantized (uncoded) file; the file's codebook keeps only
     # the values in use, so it may be a few entries shorter than 2**bits
-    packed = ll.compress.save_compressed(result.model, tmp_path / "packed.lldc",
-                                         ll.compress.CompressConfig(sparsity=sol.TARGET.sparsity, coder="none"))
+    packed = ll.compress.save_compressed(
+        result.model, tmp_path / "packed.lldc", ll.compress.CompressConfig(sparsity=sol.TARGET.sparsity, coder="none")
+    )
     actual = next(r["bytes"] for r in ll.compress.file_contents(packed.path) if r["tensor"] == "6.weight")
     assert 0 <= sol.layer_6_prediction(result.model) - actual <= 16 * 4

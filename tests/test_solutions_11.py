@@ -47,8 +47,13 @@ def test_usual_mistakes_get_a_hint():
 
 def test_dropped_share_matches_the_simulation(sol):
     for latency_ms, period_ms in ((30, 50), (120, 50), (260, 100)):
-        run = lidar.drive(lidar.label, lidar.held_out_world(0), float(latency_ms),
-                          lidar.DriveConfig(period_ms=period_ms, duration_s=6), sensor=lidar.PERFECT)
+        run = lidar.drive(
+            lidar.label,
+            lidar.held_out_world(0),
+            float(latency_ms),
+            lidar.DriveConfig(period_ms=period_ms, duration_s=6),
+            sensor=lidar.PERFECT,
+        )
         assert run.dropped_share == pytest.approx(sol.dropped_share(latency_ms, period_ms), abs=0.02)
 
 

@@ -30,6 +30,7 @@ def test_typical_latency_mistakes_get_their_hint():
             off = send(conf, t)
             trip = rtt * rtt_ms + (8 if mbits else 1) * payload_bytes / (uplink_mbps * 1e6) * 1e3 + cloud * cloud_ms
             return float(reduce(np.where(off, edge_on_offloaded * edge_ms + trip, edge_ms)))
+
         return fn
 
     mistakes = {

@@ -14,6 +14,7 @@ def test_pick_width_solution_passes_and_mistakes_get_a_hint():
             if not ok:
                 return table[0]["width"] if fallback else None
             return best(ok, key=lambda p: p[key])["width"]
+
         return pick
 
     both = lambda p, lat, mem: p["latency_ms"] <= lat and p["memory_kb"] <= mem  # noqa: E731

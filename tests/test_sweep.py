@@ -85,9 +85,11 @@ def test_a_notebook_function_is_refused_where_workers_cannot_import_it(tmp_path,
 def test_sigkill_halfway_then_resume_records_every_trial_once(tmp_path):
     trials = [{"x": x, "pause": 0.2} for x in range(24)]
     path = tmp_path / "killed.jsonl"
-    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
-              "import lightlab as ll\nfrom test_sweep import noisy_square\n"
-              f"ll.sweep.run(noisy_square, {trials!r}, {str(path)!r}, workers=2, progress=False)\n")
+    script = (
+        f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+        "import lightlab as ll\nfrom test_sweep import noisy_square\n"
+        f"ll.sweep.run(noisy_square, {trials!r}, {str(path)!r}, workers=2, progress=False)\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
     try:
         deadline = time.monotonic() + 240
@@ -105,7 +107,7 @@ def test_sigkill_halfway_then_resume_records_every_trial_once(tmp_path):
 
     resumed = ll.sweep.run(noisy_square, trials, path, workers=2, progress=False)
     records = ll.sweep.load(path)
-    assert resumed.skipped == len(before) and records[:len(before)] == before  # nothing finished was redone
+    assert resumed.skipped == len(before) and records[: len(before)] == before  # nothing finished was redone
     ids = [r["id"] for r in records]
     assert sorted(ids) == sorted(ll.sweep.trial_id(t) for t in trials) and len(set(ids)) == 24
     assert all(r["status"] == "ok" and r["attempts"] == 1 for r in records)
@@ -148,8 +150,9 @@ def test_failures_are_recorded_never_lost(tmp_path):
 
     again = ll.sweep.run(fragile, [{"x": x} for x in range(8)], path, workers=2, progress=False)
     assert again.skipped == 8 and len(ll.sweep.load(path)) == 8  # failed trials count as recorded
-    rerun = ll.sweep.run(fragile, [{"x": x} for x in range(8)], path, workers=2, retries=0, rerun_failed=True,
-                         progress=False)
+    rerun = ll.sweep.run(
+        fragile, [{"x": x} for x in range(8)], path, workers=2, retries=0, rerun_failed=True, progress=False
+    )
     assert rerun.skipped == 6 and rerun.count("failed") == 2 and len(ll.sweep.load(path)) == 8
 
 
@@ -192,12 +195,20 @@ def test_dask_localcluster_gives_the_same_results_as_local_processes(tmp_path):
     trials = [{"seed": seed, "epochs": 3} for seed in range(4)]
     local = ll.sweep.run(ll.sweep.train_trial, trials, tmp_path / "local.jsonl", workers=2, progress=False)
     # A worker death fails its task at once on this cluster, so that the retry below is ours, not Dask's.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+    with (
+        dask.config.set({"distributed.scheduler.allowed-failures": 0}),
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        Client(cluster) as client,
+    ):
         remote = ll.sweep.run(ll.sweep.train_trial, trials, tmp_path / "dask.jsonl", executor=client, progress=False)
-        died = ll.sweep.run(fragile, [{"x": x} for x in range(4, 7)], tmp_path / "died.jsonl", executor=client,
-                            retries=1, progress=False)
+        died = ll.sweep.run(
+            fragile,
+            [{"x": x} for x in range(4, 7)],
+            tmp_path / "died.jsonl",
+            executor=client,
+            retries=1,
+            progress=False,
+        )
     assert all(r["status"] == "ok" for r in local.records)
     assert results(remote.records) == results(local.records)
     assert {r["worker"] for r in remote.records}.isdisjoint({r["worker"] for r in local.records})
@@ -216,9 +227,26 @@ def test_train_trial_is_deterministic_and_names_a_wrong_model():
 
 
 def test_cli_sweep_resumes_and_summarises(tmp_path, capsys, monkeypatch):
-    first = subprocess.run([sys.executable, "-m", "lightlab.cli", "sweep", "--seeds", "2", "--epochs", "2",
-                            "--workers", "2", "--out", "s.jsonl"], capture_output=True, text=True, cwd=tmp_path,
-                           timeout=300)
+    first = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lightlab.cli",
+            "sweep",
+            "--seeds",
+            "2",
+            "--epochs",
+            "2",
+            "--workers",
+            "2",
+            "--out",
+            "s.jsonl",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert first.returncode == 0, first.stderr
     assert "2 trials: 2 ok, 0 failed, 0 already in s.jsonl" in first.stdout
     assert "test accuracy:" in first.stdout and "mean ± std over 2 seeds" in first.stdout

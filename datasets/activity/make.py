@@ -58,13 +58,21 @@ class _Unpickler(pickle.Unpickler):
     """Read the old pandas pickle with numpy alone; refuse any name not listed (a pickle can otherwise run code)."""
 
     ALLOWED = {
-        ("pandas.core.frame", "DataFrame"): _Stub, ("pandas.core.internals.managers", "BlockManager"): _Stub,
-        ("pandas.core.indexes.base", "_new_Index"): _index, ("pandas.core.indexes.base", "Index"): None,
-        ("pandas.core.indexes.range", "RangeIndex"): None, ("numpy.core.multiarray", "_reconstruct"): _ndarray,
-        ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+        ("pandas.core.frame", "DataFrame"): _Stub,
+        ("pandas.core.internals.managers", "BlockManager"): _Stub,
+        ("pandas.core.indexes.base", "_new_Index"): _index,
+        ("pandas.core.indexes.base", "Index"): None,
+        ("pandas.core.indexes.range", "RangeIndex"): None,
+        ("numpy.core.multiarray", "_reconstruct"): _ndarray,
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
     }
-    BUILTINS = {("copy_reg", "_reconstructor"), ("__builtin__", "object"), ("__builtin__", "slice"),
-                ("_codecs", "encode")}
+    BUILTINS = {
+        ("copy_reg", "_reconstructor"),
+        ("__builtin__", "object"),
+        ("__builtin__", "slice"),
+        ("_codecs", "encode"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:
@@ -110,14 +118,19 @@ def main() -> None:
         for start, end in zip(np.r_[0, edges], np.r_[edges, len(label)], strict=True):
             if 1 <= label[start] <= len(ACTIVITIES):  # -1 = unlabelled, 7-12 = postural transitions
                 skip = max(0, (end - start - KEEP) // 2)
-                bout = codes[:, start + skip: min(end, start + skip + KEEP)]
+                bout = codes[:, start + skip : min(end, start + skip + KEEP)]
                 signals.append(bout)
                 lengths.append(bout.shape[1])
                 labels.append(label[start] - 1)
                 users.append(user)
-    write_npz(HERE / "activity.npz", signals=np.concatenate(signals, axis=1), steps=STEPS.astype(np.float32),
-              lengths=np.array(lengths, dtype=np.int16), labels=np.array(labels, dtype=np.uint8),
-              users=np.array(users, dtype=np.uint8))
+    write_npz(
+        HERE / "activity.npz",
+        signals=np.concatenate(signals, axis=1),
+        steps=STEPS.astype(np.float32),
+        lengths=np.array(lengths, dtype=np.int16),
+        labels=np.array(labels, dtype=np.uint8),
+        users=np.array(users, dtype=np.uint8),
+    )
 
 
 if __name__ == "__main__":

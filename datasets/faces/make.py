@@ -40,8 +40,12 @@ def main() -> None:
     levels = images * LEVELS
     assert np.abs(levels - np.round(levels)).max() < 1e-3  # lossless as integers
     labels = np.r_[np.ones(100), np.zeros(100)]  # scikit-image: "100 first images are faces"; 1 = face
-    write_npz(HERE / "faces.npz", images=np.round(levels).astype(np.uint16), levels=np.array([LEVELS], np.uint16),
-              labels=labels.astype(np.uint8))
+    write_npz(
+        HERE / "faces.npz",
+        images=np.round(levels).astype(np.uint16),
+        levels=np.array([LEVELS], np.uint16),
+        labels=labels.astype(np.uint8),
+    )
 
 
 if __name__ == "__main__":

@@ -28,8 +28,12 @@ def main() -> None:
     with np.load(source) as f:
         frames, labels, lengths = f["X"], f["y"], f["lengths"]
     assert frames.shape == (int(lengths.sum()), 13) and len(labels) == len(lengths) == 3000
-    write_npz(HERE / "spoken_digits.npz", mfcc=frames.astype(np.float32), lengths=lengths.astype(np.int16),
-              labels=labels.astype(np.uint8))
+    write_npz(
+        HERE / "spoken_digits.npz",
+        mfcc=frames.astype(np.float32),
+        lengths=lengths.astype(np.int16),
+        labels=labels.astype(np.uint8),
+    )
 
 
 if __name__ == "__main__":

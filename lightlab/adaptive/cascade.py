@@ -53,11 +53,15 @@ class Network:
             if isinstance(value, str):
                 continue
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"Network {f.name} must be a finite number >= 0, got {value!r}; times, speeds and "
-                                 f"powers cannot be negative (use 0 for a radio without a tail)")
+                raise ValueError(
+                    f"Network {f.name} must be a finite number >= 0, got {value!r}; times, speeds and "
+                    f"powers cannot be negative (use 0 for a radio without a tail)"
+                )
         if self.uplink_mbps <= 0:
-            raise ValueError(f"Network uplink_mbps must be > 0, got {self.uplink_mbps}; a link that sends nothing "
-                             f"cannot offload (use threshold 0 to keep every input on the device)")
+            raise ValueError(
+                f"Network uplink_mbps must be > 0, got {self.uplink_mbps}; a link that sends nothing "
+                f"cannot offload (use threshold 0 to keep every input on the device)"
+            )
 
     def transfer_ms(self, nbytes: int) -> float:
         """Return the milliseconds to send ``nbytes`` and get a (tiny) answer back: RTT + airtime of the payload."""
@@ -69,20 +73,51 @@ class Network:
 
 
 _HUANG = "Huang et al., 'A close examination of performance and power characteristics of 4G LTE networks', MobiSys 2012"
-NETWORKS = {n.name: n for n in [
-    Network("Wi-Fi", 30, 20, 0.13, 0.24, 0.12,
+NETWORKS = {
+    n.name: n
+    for n in [
+        Network(
+            "Wi-Fi",
+            30,
+            20,
+            0.13,
+            0.24,
+            0.12,
             f"power model and tail rounded from {_HUANG} (Wi-Fi: ~0.13 W active, 0.24 s tail at ~0.12 W); "
-            f"RTT and uplink assumed for a home network"),
-    Network("4G LTE", 70, 6, 1.29, 11.6, 1.06,
+            f"RTT and uplink assumed for a home network",
+        ),
+        Network(
+            "4G LTE",
+            70,
+            6,
+            1.29,
+            11.6,
+            1.06,
             f"rounded from {_HUANG}: median uplink ~6 Mbit/s, ~1.29 W active base power, 11.6 s tail at ~1.06 W; "
-            f"RTT assumed"),
-    Network("5G", 30, 50, 2.0, 10.0, 1.5,
+            f"RTT assumed",
+        ),
+        Network(
+            "5G",
+            30,
+            50,
+            2.0,
+            10.0,
+            1.5,
             "assumed, of the order reported by Xu et al., 'Understanding operational 5G', SIGCOMM 2020 (5G NSA "
-            "draws more power than LTE and keeps a long tail); RTT and uplink vary widely with the band"),
-    Network("NB-IoT", 1500, 0.02, 0.6, 20.0, 0.1,
+            "draws more power than LTE and keeps a long tail); RTT and uplink vary widely with the band",
+        ),
+        Network(
+            "NB-IoT",
+            1500,
+            0.02,
+            0.6,
+            20.0,
+            0.1,
             "assumed from 3GPP NB-IoT targets (tens of kbit/s, latency up to ~10 s, 23 dBm transmit power); "
-            "a low-power wide-area link for sensors"),
-]}
+            "a low-power wide-area link for sensors",
+        ),
+    ]
+}
 
 
 def get_network(network: str | Network) -> Network:
@@ -90,16 +125,20 @@ def get_network(network: str | Network) -> Network:
     if isinstance(network, Network):
         return network
     if network not in NETWORKS:
-        raise ValueError(f"unknown network {network!r}; use one of {', '.join(NETWORKS)} or build a "
-                         f"Network(name, rtt_ms, uplink_mbps, radio_power_w, tail_s, tail_power_w)")
+        raise ValueError(
+            f"unknown network {network!r}; use one of {', '.join(NETWORKS)} or build a "
+            f"Network(name, rtt_ms, uplink_mbps, radio_power_w, tail_s, tail_power_w)"
+        )
     return NETWORKS[network]
 
 
 def check_threshold(threshold: float) -> float:
     """Return ``threshold`` as a float, or raise if it is not a number in [0, 1]."""
     if not (isinstance(threshold, int | float | np.floating) and 0 <= threshold <= 1):  # NaN fails the range too
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}; the small model answers when its "
-                         f"confidence exceeds it: 0 keeps every input on the device, 1 sends every input to the cloud")
+        raise ValueError(
+            f"threshold must be in [0, 1], got {threshold}; the small model answers when its "
+            f"confidence exceeds it: 0 keeps every input on the device, 1 sends every input to the cloud"
+        )
     return float(threshold)
 
 
@@ -160,22 +199,29 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
     large_logits, _ = _logits(large.eval(), task, split)
     timings = measure.interleaved({"edge": small, "cloud": large}, example, rounds=int(config.pick(3, 2)))
     notes = [t.note for t in timings.values() if t.note]
-    result = Outcomes(task.name, split, confidence=confidence(small_logits).numpy(),
-                      small_correct=(small_logits.argmax(1) == y).numpy(),
-                      large_correct=(large_logits.argmax(1) == y).numpy(),
-                      payload_bytes=example[0].numel() * example.element_size(),
-                      edge_ms=timings["edge"].p50, cloud_ms=timings["cloud"].p50,
-                      edge_j=modelled_energy(small, example)["value"], large_j=modelled_energy(large, example)["value"],
-                      timing_method=timings["edge"].method + ", best of interleaved rounds",
-                      timing_note=notes[0] if notes else None)
+    result = Outcomes(
+        task.name,
+        split,
+        confidence=confidence(small_logits).numpy(),
+        small_correct=(small_logits.argmax(1) == y).numpy(),
+        large_correct=(large_logits.argmax(1) == y).numpy(),
+        payload_bytes=example[0].numel() * example.element_size(),
+        edge_ms=timings["edge"].p50,
+        cloud_ms=timings["cloud"].p50,
+        edge_j=modelled_energy(small, example)["value"],
+        large_j=modelled_energy(large, example)["value"],
+        timing_method=timings["edge"].method + ", best of interleaved rounds",
+        timing_note=notes[0] if notes else None,
+    )
     if len(_CACHE) >= 4:  # a few splits of one or two model pairs; forget the oldest
         del _CACHE[next(iter(_CACHE))]
     _CACHE[key] = ((weakref.ref(small), weakref.ref(large)), prints, result)
     return result
 
 
-def costs(o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float = 1.0,
-          edge: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def costs(
+    o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float = 1.0, edge: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return per-input (latency ms, device energy J, bytes sent) when ``mask`` marks the offloaded inputs.
 
     ``edge=False`` is the cloud-only system: no model on the device, every input sent.
@@ -193,28 +239,55 @@ def _correct(o: Outcomes, mask: np.ndarray) -> np.ndarray:
     return np.where(mask, o.large_correct, o.small_correct)
 
 
-def _add_system(report: Report, name: str, o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float,
-                edge: bool = True) -> None:
+def _add_system(
+    report: Report, name: str, o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float, edge: bool = True
+) -> None:
     latency, energy, sent = costs(o, mask, network, cloud_speedup, edge)
     correct = _correct(o, mask)
     data = f"{o.split} split of {o.task!r}, {len(mask)} inputs, one pass of each model"
-    timing = (f"modelled per input from measured p50 latencies ({o.timing_method}; cloud = large model on this "
-              f"machine / {cloud_speedup:g}) + {network.name} RTT {network.rtt_ms:g} ms + payload / "
-              f"{network.uplink_mbps:g} Mbit/s")
+    timing = (
+        f"modelled per input from measured p50 latencies ({o.timing_method}; cloud = large model on this "
+        f"machine / {cloud_speedup:g}) + {network.name} RTT {network.rtt_ms:g} ms + payload / "
+        f"{network.uplink_mbps:g} Mbit/s"
+    )
     report.add(name, "accuracy", 100 * correct.mean(), "%", data)
-    report.add(name, "offload_share", 100 * mask.mean(), "%", f"{data}; inputs sent to the cloud",
-               note=f"privacy: {mask.mean():.0%} of the inputs leave the device" if mask.any() else None)
+    report.add(
+        name,
+        "offload_share",
+        100 * mask.mean(),
+        "%",
+        f"{data}; inputs sent to the cloud",
+        note=f"privacy: {mask.mean():.0%} of the inputs leave the device" if mask.any() else None,
+    )
     report.add(name, "latency_mean", latency.mean(), "ms", timing, note=o.timing_note)
     report.add(name, "latency_p95", float(np.percentile(latency, 95)), "ms", timing, note=o.timing_note)
-    report.add(name, "energy_device_per_input", energy.mean(), "J",
-               f"modelled (edge compute: Horowitz 2014 MACs and DRAM traffic; radio: {network.name} power x "
-               f"active time + {network.tail_s:g} s tail per offload, assumed)", note=network.source)
-    report.add(name, "data_sent_per_input", sent.mean(), "bytes", "offloaded inputs x their float32 bytes, "
-               "uncompressed, no protocol headers")
+    report.add(
+        name,
+        "energy_device_per_input",
+        energy.mean(),
+        "J",
+        f"modelled (edge compute: Horowitz 2014 MACs and DRAM traffic; radio: {network.name} power x "
+        f"active time + {network.tail_s:g} s tail per offload, assumed)",
+        note=network.source,
+    )
+    report.add(
+        name,
+        "data_sent_per_input",
+        sent.mean(),
+        "bytes",
+        "offloaded inputs x their float32 bytes, uncompressed, no protocol headers",
+    )
 
 
-def evaluate(small: nn.Module, large: nn.Module, task: Task, threshold: float, network: str | Network = "4G LTE",
-             split: str = "test", cloud_speedup: float = 1.0) -> Report:
+def evaluate(
+    small: nn.Module,
+    large: nn.Module,
+    task: Task,
+    threshold: float,
+    network: str | Network = "4G LTE",
+    split: str = "test",
+    cloud_speedup: float = 1.0,
+) -> Report:
     """Return a Report comparing edge only, cloud only, the large model on the device and the cascade."""
     threshold, network = check_threshold(threshold), get_network(network)
     o = outcomes(small, large, task, split)
@@ -222,18 +295,30 @@ def evaluate(small: nn.Module, large: nn.Module, task: Task, threshold: float, n
     report = Report(environment=measure.environment())
     _add_system(report, "edge only (small)", o, np.zeros(n, bool), network, cloud_speedup)
     _add_system(report, "cloud only (large)", o, np.ones(n, bool), network, cloud_speedup, edge=False)
-    _add_system(report, f"cascade (threshold {threshold:g})", o, offload_mask(o.confidence, threshold), network,
-                cloud_speedup)
+    _add_system(
+        report, f"cascade (threshold {threshold:g})", o, offload_mask(o.confidence, threshold), network, cloud_speedup
+    )
     report.add("large on the device", "accuracy", 100 * o.large_correct.mean(), "%", f"{split} split")
     report.add("large on the device", "latency_mean", o.cloud_ms, "ms", o.timing_method, note=o.timing_note)
-    report.add("large on the device", "energy_device_per_input", o.large_j, "J",
-               "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)")
+    report.add(
+        "large on the device",
+        "energy_device_per_input",
+        o.large_j,
+        "J",
+        "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)",
+    )
     return report
 
 
-def sweep(small: nn.Module, large: nn.Module, task: Task, network: str | Network = "4G LTE",
-          thresholds: np.ndarray | list[float] | None = None, split: str = "test",
-          cloud_speedup: float = 1.0) -> pd.DataFrame:
+def sweep(
+    small: nn.Module,
+    large: nn.Module,
+    task: Task,
+    network: str | Network = "4G LTE",
+    thresholds: np.ndarray | list[float] | None = None,
+    split: str = "test",
+    cloud_speedup: float = 1.0,
+) -> pd.DataFrame:
     """Return one row per threshold: accuracy and offload share (%), latency (ms), device energy (J), bytes sent."""
     network = get_network(network)
     thresholds = THRESHOLDS if thresholds is None else [check_threshold(t) for t in thresholds]
@@ -242,33 +327,59 @@ def sweep(small: nn.Module, large: nn.Module, task: Task, network: str | Network
     for t in thresholds:
         mask = offload_mask(o.confidence, t)
         latency, energy, sent = costs(o, mask, network, cloud_speedup)
-        rows.append({"threshold": float(t), "accuracy": 100 * _correct(o, mask).mean(),
-                     "offload_share": 100 * mask.mean(), "latency_mean_ms": latency.mean(),
-                     "latency_p95_ms": float(np.percentile(latency, 95)), "energy_j": energy.mean(),
-                     "bytes_sent": sent.mean()})
+        rows.append(
+            {
+                "threshold": float(t),
+                "accuracy": 100 * _correct(o, mask).mean(),
+                "offload_share": 100 * mask.mean(),
+                "latency_mean_ms": latency.mean(),
+                "latency_p95_ms": float(np.percentile(latency, 95)),
+                "energy_j": energy.mean(),
+                "bytes_sent": sent.mean(),
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def network_costs(small: nn.Module, large: nn.Module, task: Task, threshold: float,
-                  networks: list[str | Network] | None = None, split: str = "test") -> pd.DataFrame:
+def network_costs(
+    small: nn.Module,
+    large: nn.Module,
+    task: Task,
+    threshold: float,
+    networks: list[str | Network] | None = None,
+    split: str = "test",
+) -> pd.DataFrame:
     """Return one row per network: its assumed figures, then the cascade's and cloud-only's latency and energy."""
     rows = []
     for network in [get_network(n) for n in (networks or list(NETWORKS))]:
         report = evaluate(small, large, task, threshold, network, split)
         cascade = f"cascade (threshold {check_threshold(threshold):g})"
-        rows.append({"network": network.name, "rtt_ms": network.rtt_ms, "uplink_mbps": network.uplink_mbps,
-                     "radio_w": network.radio_power_w, "tail_s": network.tail_s,
-                     "cascade_latency_ms": report.value(cascade, "latency_mean"),
-                     "cascade_energy_mj": 1e3 * report.value(cascade, "energy_device_per_input"),
-                     "cloud_only_latency_ms": report.value("cloud only (large)", "latency_mean"),
-                     "cloud_only_energy_mj": 1e3 * report.value("cloud only (large)", "energy_device_per_input"),
-                     "large_on_device_energy_mj": 1e3 * report.value("large on the device", "energy_device_per_input"),
-                     "source": network.source})
+        rows.append(
+            {
+                "network": network.name,
+                "rtt_ms": network.rtt_ms,
+                "uplink_mbps": network.uplink_mbps,
+                "radio_w": network.radio_power_w,
+                "tail_s": network.tail_s,
+                "cascade_latency_ms": report.value(cascade, "latency_mean"),
+                "cascade_energy_mj": 1e3 * report.value(cascade, "energy_device_per_input"),
+                "cloud_only_latency_ms": report.value("cloud only (large)", "latency_mean"),
+                "cloud_only_energy_mj": 1e3 * report.value("cloud only (large)", "energy_device_per_input"),
+                "large_on_device_energy_mj": 1e3 * report.value("large on the device", "energy_device_per_input"),
+                "source": network.source,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def best_threshold(small: nn.Module, large: nn.Module, task: Task, max_offload: float = 0.3, split: str = "val",
-                   thresholds: np.ndarray | list[float] | None = None) -> float:
+def best_threshold(
+    small: nn.Module,
+    large: nn.Module,
+    task: Task,
+    max_offload: float = 0.3,
+    split: str = "val",
+    thresholds: np.ndarray | list[float] | None = None,
+) -> float:
     """Return the threshold with the best ``split`` accuracy among those offloading <= ``max_offload`` (least offload
     on ties). Pick it on validation data, never on the test split you report."""
     if not (isinstance(max_offload, int | float) and 0 <= max_offload <= 1):
@@ -285,22 +396,37 @@ def reliability(o: Outcomes, bins: int = 10) -> pd.DataFrame:
         raise ValueError(f"bins must be an integer >= 1, got {bins!r}")
     edges = np.linspace(0, 1, bins + 1)  # bins below 1/classes stay empty: no softmax maximum is that low
     which = np.clip(np.digitize(o.confidence, edges[1:-1], right=True), 0, bins - 1)
-    rows = [{"from": edges[b], "to": edges[b + 1], "inputs": int((which == b).sum()),
-             "mean_confidence": float(o.confidence[which == b].mean()) if (which == b).any() else float("nan"),
-             "accuracy": float(o.small_correct[which == b].mean()) if (which == b).any() else float("nan")}
-            for b in range(bins)]
+    rows = [
+        {
+            "from": edges[b],
+            "to": edges[b + 1],
+            "inputs": int((which == b).sum()),
+            "mean_confidence": float(o.confidence[which == b].mean()) if (which == b).any() else float("nan"),
+            "accuracy": float(o.small_correct[which == b].mean()) if (which == b).any() else float("nan"),
+        }
+        for b in range(bins)
+    ]
     return pd.DataFrame(rows)
 
 
 def plot_sweep(df: pd.DataFrame, threshold: float | None = None) -> go.Figure:
     """Return three panels against the threshold: accuracy and offload share, mean latency, device energy."""
-    fig = make_subplots(rows=1, cols=3, subplot_titles=["accuracy and offload share (%)", "mean latency (ms)",
-                                                        "device energy per input (J, modelled)"])
-    panels = [(1, "accuracy", "accuracy"), (1, "offload_share", "sent to the cloud"),
-              (2, "latency_mean_ms", "mean latency"), (2, "latency_p95_ms", "p95 latency"), (3, "energy_j", "energy")]
+    fig = make_subplots(
+        rows=1,
+        cols=3,
+        subplot_titles=["accuracy and offload share (%)", "mean latency (ms)", "device energy per input (J, modelled)"],
+    )
+    panels = [
+        (1, "accuracy", "accuracy"),
+        (1, "offload_share", "sent to the cloud"),
+        (2, "latency_mean_ms", "mean latency"),
+        (2, "latency_p95_ms", "p95 latency"),
+        (3, "energy_j", "energy"),
+    ]
     for i, (col, column, label) in enumerate(panels):
-        fig.add_scatter(x=df["threshold"], y=df[column], name=label, mode="lines", row=1, col=col,
-                        line={"color": plots._colour(i)})
+        fig.add_scatter(
+            x=df["threshold"], y=df[column], name=label, mode="lines", row=1, col=col, line={"color": plots._colour(i)}
+        )
     if threshold is not None:
         fig.add_vline(x=threshold, line_dash="dash", line_color="grey", row="all", col="all")
     fig.update_yaxes(type="log", row=1, col=3)
@@ -339,8 +465,9 @@ class CascadeExplorer(Explorer):
         self.small, self.large, self.task, self.split = small, large, task, split
         self.threshold = w.FloatSlider(value=0.9, min=0.0, max=1.0, step=0.01, description="threshold")
         self.network = w.Dropdown(options=list(NETWORKS), value="4G LTE", description="network")
-        self.rtt = w.FloatLogSlider(value=NETWORKS["4G LTE"].rtt_ms, base=10, min=0, max=4, step=0.01,
-                                    description="RTT (ms)")
+        self.rtt = w.FloatLogSlider(
+            value=NETWORKS["4G LTE"].rtt_ms, base=10, min=0, max=4, step=0.01, description="RTT (ms)"
+        )
         self.summary = w.Label()
         self.output = w.Output()
         self.result: Report | None = None
@@ -358,8 +485,11 @@ class CascadeExplorer(Explorer):
 
     def run(self) -> Report:
         """Evaluate the cascade at the current threshold and network, redraw the curves and return the Report."""
-        net = replace(NETWORKS[self.network.value], rtt_ms=float(self.rtt.value),
-                      name=f"{self.network.value} (RTT {self.rtt.value:.0f} ms)")
+        net = replace(
+            NETWORKS[self.network.value],
+            rtt_ms=float(self.rtt.value),
+            name=f"{self.network.value} (RTT {self.rtt.value:.0f} ms)",
+        )
         t = self.threshold.value
         report = evaluate(self.small, self.large, self.task, t, net, self.split)
         self.result = report
@@ -370,5 +500,6 @@ class CascadeExplorer(Explorer):
             f"{report.value('edge only (small)', 'accuracy'):.1f}, large "
             f"{report.value('cloud only (large)', 'accuracy'):.1f}), {report.value(name, 'offload_share'):.0f} % "
             f"sent to the cloud, mean latency {report.value(name, 'latency_mean'):.1f} ms, "
-            f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device (modelled)")
+            f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device (modelled)"
+        )
         return report

@@ -41,7 +41,7 @@ class SlimConv2d(nn.Conv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = active(self.out_channels, self.width) if self.slim_out else self.out_channels
         bias = self.bias[:out] if self.bias is not None else None
-        return F.conv2d(x, self.weight[:out, :x.shape[1]], bias, self.stride, self.padding, self.dilation)
+        return F.conv2d(x, self.weight[:out, : x.shape[1]], bias, self.stride, self.padding, self.dilation)
 
 
 class SlimLinear(nn.Linear):
@@ -52,7 +52,7 @@ class SlimLinear(nn.Linear):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = active(self.out_features, self.width) if self.slim_out else self.out_features
-        return F.linear(x, self.weight[:out, :x.shape[1]], self.bias[:out] if self.bias is not None else None)
+        return F.linear(x, self.weight[:out, : x.shape[1]], self.bias[:out] if self.bias is not None else None)
 
 
 SLIM = (SlimConv2d, SlimLinear)
@@ -63,8 +63,14 @@ def _check_width(width: float) -> None:
         raise ValueError(f"width must be in (0, 1], got {width}; it is the share of channels in use (0.25 = a quarter)")
 
 
-def slim_cnn(in_shape: tuple[int, int, int], classes: int, channels: tuple[int, int] = (64, 128), hidden: int = 512,
-             dropout: float = 0.25, seed: int | None = 0) -> nn.Sequential:
+def slim_cnn(
+    in_shape: tuple[int, int, int],
+    classes: int,
+    channels: tuple[int, int] = (64, 128),
+    hidden: int = 512,
+    dropout: float = 0.25,
+    seed: int | None = 0,
+) -> nn.Sequential:
     """Return ``zoo.cnn``'s conv-conv-pool-fc CNN built from slimmable layers (the output layer keeps all classes)."""
     if seed is not None:
         config.seed_everything(seed)
@@ -73,22 +79,38 @@ def slim_cnn(in_shape: tuple[int, int, int], classes: int, channels: tuple[int, 
     head = SlimLinear(hidden, classes)
     head.slim_out = False  # every width must still answer every class
     model = nn.Sequential(
-        SlimConv2d(c, c1, 3, padding=1), nn.ReLU(),
-        SlimConv2d(c1, c2, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(),  # flatten is channel-major: the first k channels are the first k*h*w features
-        SlimLinear(c2 * (h // 2) * (w // 2), hidden), nn.ReLU(), nn.Dropout(dropout),
+        SlimConv2d(c, c1, 3, padding=1),
+        nn.ReLU(),
+        SlimConv2d(c1, c2, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),  # flatten is channel-major: the first k channels are the first k*h*w features
+        SlimLinear(c2 * (h // 2) * (w // 2), hidden),
+        nn.ReLU(),
+        nn.Dropout(dropout),
         head,
     )
     model.in_shape = tuple(in_shape)  # lets params_in_use and extract run a forward pass of their own
     return model
 
 
-def fixed_cnn(in_shape: tuple[int, int, int], classes: int, width: float, channels: tuple[int, int] = (64, 128),
-              hidden: int = 512, seed: int | None = 0) -> nn.Sequential:
+def fixed_cnn(
+    in_shape: tuple[int, int, int],
+    classes: int,
+    width: float,
+    channels: tuple[int, int] = (64, 128),
+    hidden: int = 512,
+    seed: int | None = 0,
+) -> nn.Sequential:
     """Return the plain ``zoo.cnn`` with the layer sizes ``slim_cnn`` uses at ``width`` (to train on its own)."""
     _check_width(width)
-    return zoo.cnn(in_shape, classes, channels=(active(channels[0], width), active(channels[1], width)),
-                   hidden=active(hidden, width), seed=seed)
+    return zoo.cnn(
+        in_shape,
+        classes,
+        channels=(active(channels[0], width), active(channels[1], width)),
+        hidden=active(hidden, width),
+        seed=seed,
+    )
 
 
 def slim_layers(model: nn.Module) -> list[nn.Module]:
@@ -143,8 +165,11 @@ def extract(model: nn.Module, width: float) -> nn.Sequential:
     for m in model.children():
         if isinstance(m, SLIM):
             n_in, out = sizes[m]
-            plain = nn.Conv2d(n_in, out, m.kernel_size, m.stride, m.padding) if isinstance(m, nn.Conv2d) \
+            plain = (
+                nn.Conv2d(n_in, out, m.kernel_size, m.stride, m.padding)
+                if isinstance(m, nn.Conv2d)
                 else nn.Linear(n_in, out)
+            )
             with torch.no_grad():
                 plain.weight.copy_(m.weight[:out, :n_in])
                 plain.bias.copy_(m.bias[:out])
@@ -196,8 +221,7 @@ def mean_val_accuracy(model: nn.Module, task: Task, widths: Sequence[float], spl
     return sum(scores) / len(scores)
 
 
-def train_sandwich(model: nn.Module, task: Task, cfg: SlimConfig | None = None,
-                   progress: bool = True) -> train.History:
+def train_sandwich(model: nn.Module, task: Task, cfg: SlimConfig | None = None, progress: bool = True) -> train.History:
     """Train ``model`` in place at every width with the sandwich rule; keep the best mean validation score.
 
     Each step runs the largest width on the labels, then the smallest and random widths in between, each learning
@@ -261,8 +285,14 @@ def point_name(width: float) -> str:
     return f"w={width:g}"
 
 
-def profile(model: nn.Module, task: Task, widths: Sequence[float] = WIDTHS, batch: int = 1, rounds: int = 3,
-            repeats: int | None = None) -> Report:
+def profile(
+    model: nn.Module,
+    task: Task,
+    widths: Sequence[float] = WIDTHS,
+    batch: int = 1,
+    rounds: int = 3,
+    repeats: int | None = None,
+) -> Report:
     """Return a Report with one model 'w=W' per operating point: what the controller needs to pick a width.
 
     Metrics: width, accuracy (test split), params (in use), macs, latency_p50_b{batch} (every width timed in turns
@@ -278,15 +308,32 @@ def profile(model: nn.Module, task: Task, widths: Sequence[float] = WIDTHS, batc
     for w in widths:
         name, plain = point_name(w), extract(model, w)
         report.add(name, "width", w, "x", "width multiplier: share of each layer's channels in use")
-        report.add(name, "accuracy", 100 * train.evaluate(set_width_(model, w), task), "%",
-                   f"test split, {task.sizes()['test']} samples of {task.name!r}, at width {w:g}")
+        report.add(
+            name,
+            "accuracy",
+            100 * train.evaluate(set_width_(model, w), task),
+            "%",
+            f"test split, {task.sizes()['test']} samples of {task.name!r}, at width {w:g}",
+        )
         report.add(name, "params", params_in_use(model, w), "count", "parameter elements in use at this width")
         report.add(name, "macs", measure.count_macs(model, x[:1]), "MACs", "torch FlopCounterMode / 2, per sample")
         t = timings[w]
-        report.add(name, f"latency_p50_b{batch}", t.p50, "ms", f"{t.method}; widths timed in turns, best of "
-                   f"{rounds} rounds (measure.interleaved), width switch included", spread=t.iqr, note=t.note)
-        report.add(name, "peak_memory", measure.peak_memory(plain, x[:1]), "bytes",
-                   "weights in use + largest layer input+output (forward hooks), batch 1")
+        report.add(
+            name,
+            f"latency_p50_b{batch}",
+            t.p50,
+            "ms",
+            f"{t.method}; widths timed in turns, best of {rounds} rounds (measure.interleaved), width switch included",
+            spread=t.iqr,
+            note=t.note,
+        )
+        report.add(
+            name,
+            "peak_memory",
+            measure.peak_memory(plain, x[:1]),
+            "bytes",
+            "weights in use + largest layer input+output (forward hooks), batch 1",
+        )
         report.rows.append(modelled_energy(plain, x[:1], name=name))
     set_width_(model, widths[-1])
     return report
@@ -305,9 +352,20 @@ def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, 
         fixed = fixed_cnn(task.input_shape, task.num_classes, w, seed=cfg.seed)
         train.fit(fixed, task, epochs=cfg.n_epochs, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed, progress=False)
         accuracy, name = 100 * train.evaluate(fixed, task), f"separately trained w={w:g}"
-        report.add(name, "accuracy", accuracy, "%", f"test split of {task.name!r}; zoo.cnn at width {w:g} trained "
-                   f"alone by train.fit ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})")
+        report.add(
+            name,
+            "accuracy",
+            accuracy,
+            "%",
+            f"test split of {task.name!r}; zoo.cnn at width {w:g} trained "
+            f"alone by train.fit ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})",
+        )
         report.add(name, "params", measure.count_params(fixed), "count", "sum of parameter elements")
-        report.add(point_name(w), "accuracy gap to separately trained", accuracy - points.value(point_name(w),
-                   "accuracy"), "points", "separately trained minus slimmable at the same width")
+        report.add(
+            point_name(w),
+            "accuracy gap to separately trained",
+            accuracy - points.value(point_name(w), "accuracy"),
+            "points",
+            "separately trained minus slimmable at the same width",
+        )
     return report

@@ -7,8 +7,21 @@ import importlib
 
 from lightlab.checks.base import CheckFailed
 
-TOPICS = ["start", "prune", "quantize", "distill", "compress", "wearables", "autonomous", "healthcare", "industrial",
-          "architectures", "nas", "edge_cloud", "adaptive"]
+TOPICS = [
+    "start",
+    "prune",
+    "quantize",
+    "distill",
+    "compress",
+    "wearables",
+    "autonomous",
+    "healthcare",
+    "industrial",
+    "architectures",
+    "nas",
+    "edge_cloud",
+    "adaptive",
+]
 
 
 def __getattr__(name: str):

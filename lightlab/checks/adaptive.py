@@ -18,8 +18,9 @@ TABLE = [
 CASES = [(1.0, 5000), (0.35, 2000), (0.25, 5000), (0.2, 5000), (1.0, 1000), (0.05, 5000)]
 
 
-def _reference(latency_ms: float, memory_kb: float, fits=None, best=max, key="accuracy",
-               fallback: bool = False) -> float | None:
+def _reference(
+    latency_ms: float, memory_kb: float, fits=None, best=max, key="accuracy", fallback: bool = False
+) -> float | None:
     """Return the width picked by a rule: ``fits`` says which points qualify, ``best``/``key`` which one wins."""
     fits = fits or (lambda p: p["latency_ms"] <= latency_ms and p["memory_kb"] <= memory_kb)
     ok = [p for p in TABLE if fits(p)]
@@ -36,8 +37,9 @@ def pick_width(fn: Callable[[list[dict], float, float], float | None]) -> str:
         return "correct: pick_width works"
     mistakes = {
         "you return the FASTEST width that fits; the controller should return the MOST ACCURATE one that fits "
-        "(max over the fitting points by 'accuracy')": lambda lat, mem: _reference(lat, mem, best=min,
-                                                                                  key="latency_ms"),
+        "(max over the fitting points by 'accuracy')": lambda lat, mem: _reference(
+            lat, mem, best=min, key="latency_ms"
+        ),
         "you return the WIDEST width that fits; the widest is not always the most accurate (here w=0.75 beats "
         "w=1): take the max by 'accuracy'": lambda lat, mem: _reference(lat, mem, key="width"),
         "you ignore the memory budget: a point fits only if latency_ms <= the latency budget AND memory_kb <= the "
@@ -45,7 +47,8 @@ def pick_width(fn: Callable[[list[dict], float, float], float | None]) -> str:
         "you ignore the latency budget: a point fits only if latency_ms <= the latency budget AND memory_kb <= "
         "the memory budget": lambda lat, mem: _reference(lat, mem, fits=lambda p: p["memory_kb"] <= mem),
         "a point whose cost EQUALS the budget fits it: compare with <=, not <": lambda lat, mem: _reference(
-            lat, mem, fits=lambda p: p["latency_ms"] < lat and p["memory_kb"] < mem),
+            lat, mem, fits=lambda p: p["latency_ms"] < lat and p["memory_kb"] < mem
+        ),
         "when no width fits, return None (the caller must know the budget is impossible) rather than the "
         "fastest width": lambda lat, mem: _reference(lat, mem, fallback=True),
     }
@@ -53,6 +56,10 @@ def pick_width(fn: Callable[[list[dict], float, float], float | None]) -> str:
         if got == [rule(lat, mem) for lat, mem in CASES]:
             _fail("pick_width over the 6 budgets " + str(CASES), got, expected, hint)
     i = next(i for i, (a, b) in enumerate(zip(got, expected, strict=True)) if a != b)
-    _fail(f"pick_width(table, latency_ms={CASES[i][0]}, memory_kb={CASES[i][1]})", got[i], expected[i],
-          "keep the points with latency_ms <= latency budget and memory_kb <= memory budget; return the 'width' of "
-          "the most accurate of them, or None when none is left")
+    _fail(
+        f"pick_width(table, latency_ms={CASES[i][0]}, memory_kb={CASES[i][1]})",
+        got[i],
+        expected[i],
+        "keep the points with latency_ms <= latency budget and memory_kb <= memory budget; return the 'width' of "
+        "the most accurate of them, or None when none is left",
+    )

@@ -25,17 +25,23 @@ def stopping_distance(fn: Callable[[float, float, float], float]) -> str:
         reaction, braking = speed * latency_s, speed**2 / (2 * decel)
         mistakes = {
             braking: "you left out the reaction distance: while the answer is on its way the robot still drives "
-                     "at full speed, speed * latency_s metres",
+            "at full speed, speed * latency_s metres",
             reaction: "you left out the braking distance: once the robot knows, it still needs speed**2 / (2 * decel) "
-                      "metres to stop",
+            "metres to stop",
             reaction + speed**2 / decel: "braking from v at a constant deceleration a covers v**2 / (2 * a), not "
-                                         "v**2 / a (the average speed while braking is v / 2)",
+            "v**2 / a (the average speed while braking is v / 2)",
             speed * latency_s * 1e3 + braking: "latency_s is already in seconds: do not multiply it by 1000",
             reaction + speed / (2 * decel): "the braking distance grows with the SQUARE of the speed: v**2 / (2 * a)",
         }
-        _fail(what, got, round(expected, 4),
-              next((hint for value, hint in mistakes.items() if math.isclose(float(got), value, rel_tol=1e-6)),
-                   "distance = speed * latency_s (reaction) + speed**2 / (2 * decel) (braking)"))
+        _fail(
+            what,
+            got,
+            round(expected, 4),
+            next(
+                (hint for value, hint in mistakes.items() if math.isclose(float(got), value, rel_tol=1e-6)),
+                "distance = speed * latency_s (reaction) + speed**2 / (2 * decel) (braking)",
+            ),
+        )
     return "correct: stopping_distance works"
 
 
@@ -56,14 +62,26 @@ def dropped_share(fn: Callable[[float, float], float]) -> str:
             continue
         ratio = latency_ms / period_ms
         mistakes = [
-            (1 - 1 / ratio, "the model can only start on a scan that ARRIVES while it is free, so it waits for the "
-                            "next whole period: round latency / period UP (math.ceil)"),
-            (1 - 1 / max(1, math.floor(ratio)), "round latency / period UP (math.ceil), not down: a model busy for "
-                                                "2.4 periods misses the scans of 2 periods"),
+            (
+                1 - 1 / ratio,
+                "the model can only start on a scan that ARRIVES while it is free, so it waits for the "
+                "next whole period: round latency / period UP (math.ceil)",
+            ),
+            (
+                1 - 1 / max(1, math.floor(ratio)),
+                "round latency / period UP (math.ceil), not down: a model busy for "
+                "2.4 periods misses the scans of 2 periods",
+            ),
             (100 * expected, "return a share between 0 and 1, not a percentage"),
         ]
-        _fail(what, got, round(expected, 4),
-              next((hint for value, hint in mistakes if math.isclose(float(got), value, abs_tol=1e-6)),
-                   "a model busy for latency_ms handles one scan in every ceil(latency_ms / period_ms) scans "
-                   "(at least 1); the others are dropped"))
+        _fail(
+            what,
+            got,
+            round(expected, 4),
+            next(
+                (hint for value, hint in mistakes if math.isclose(float(got), value, abs_tol=1e-6)),
+                "a model busy for latency_ms handles one scan in every ceil(latency_ms / period_ms) scans "
+                "(at least 1); the others are dropped",
+            ),
+        )
     return "correct: dropped_share works"

@@ -15,8 +15,16 @@ def fail(what: str, got: object, expected: object, hint: str) -> None:
     raise CheckFailed(f"{what}: got {got!r}, expected {expected!r}.\nHint: {hint}")
 
 
-def number(name: str, what: str, got: object, expected: float, mistakes: Mapping[float, str], hint: str,
-           returns: str, digits: int = 3) -> str:
+def number(
+    name: str,
+    what: str,
+    got: object,
+    expected: float,
+    mistakes: Mapping[float, str],
+    hint: str,
+    returns: str,
+    digits: int = 3,
+) -> str:
     """Return "correct: NAME works" when ``got`` is ``expected``, else raise with a known mistake's hint or ``hint``.
 
     ``mistakes`` maps the value a typical slip gives to the hint that explains it.

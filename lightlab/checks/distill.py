@@ -37,25 +37,35 @@ def kd_loss(fn: Callable[..., torch.Tensor]) -> str:
         return "correct: kd_loss works"
     mistakes = {
         _ALPHA * kl + (1 - _ALPHA) * ce: "you forgot the T^2 factor on the soft term: softening by T shrinks its "
-                                         "gradients by 1/T^2, so multiply the KL term by temperature**2",
-        _ALPHA * _T**2 * _kl(s_log, t_log) + (1 - _ALPHA) * ce:
-            "the KL direction is swapped: use KL(teacher || student) = sum p_teacher * (log p_teacher - "
-            "log p_student); with F.kl_div the first argument is the STUDENT's log-probabilities",
+        "gradients by 1/T^2, so multiply the KL term by temperature**2",
+        _ALPHA * _T**2 * _kl(s_log, t_log)
+        + (1 - _ALPHA)
+        * ce: "the KL direction is swapped: use KL(teacher || student) = sum p_teacher * (log p_teacher - "
+        "log p_student); with F.kl_div the first argument is the STUDENT's log-probabilities",
         (1 - _ALPHA) * _T**2 * kl + _ALPHA * ce: "alpha weighs the soft (teacher) term and 1 - alpha the labels; "
-                                                 "you swapped them",
-        _ALPHA * _T**2 * _kl(F.log_softmax(_TEACHER, 1), F.log_softmax(_STUDENT, 1)) + (1 - _ALPHA) * ce:
-            "divide BOTH logits by the temperature before the softmax (student_logits / T, teacher_logits / T)",
-        _ALPHA * _T**2 * kl + (1 - _ALPHA) * float(F.cross_entropy(_STUDENT / _T, _LABELS)):
-            "the hard (label) term uses the plain student logits, not the softened ones",
-        _ALPHA * _T**2 * kl * len(_LABELS) + (1 - _ALPHA) * ce:
-            "average the KL over the images (F.kl_div(..., reduction='batchmean')), do not sum it",
-        _ALPHA * _T**2 * kl / _STUDENT.shape[1] + (1 - _ALPHA) * ce:
-            "reduction='mean' divides by images x classes; use reduction='batchmean' (divides by images only)",
+        "you swapped them",
+        _ALPHA * _T**2 * _kl(F.log_softmax(_TEACHER, 1), F.log_softmax(_STUDENT, 1))
+        + (1 - _ALPHA)
+        * ce: "divide BOTH logits by the temperature before the softmax (student_logits / T, teacher_logits / T)",
+        _ALPHA * _T**2 * kl
+        + (1 - _ALPHA)
+        * float(
+            F.cross_entropy(_STUDENT / _T, _LABELS)
+        ): "the hard (label) term uses the plain student logits, not the softened ones",
+        _ALPHA * _T**2 * kl * len(_LABELS)
+        + (1 - _ALPHA) * ce: "average the KL over the images (F.kl_div(..., reduction='batchmean')), do not sum it",
+        _ALPHA * _T**2 * kl / _STUDENT.shape[1]
+        + (1 - _ALPHA)
+        * ce: "reduction='mean' divides by images x classes; use reduction='batchmean' (divides by images only)",
     }
     for value, hint in mistakes.items():
         if abs(got - value) < 1e-4:
             _fail(what, round(got, 4), round(expected, 4), hint)
-    _fail(what, round(got, 4), round(expected, 4),
-          "loss = alpha * T**2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * cross_entropy("
-          "student, labels); F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction='batchmean', "
-          "log_target=True) gives the KL")
+    _fail(
+        what,
+        round(got, 4),
+        round(expected, 4),
+        "loss = alpha * T**2 * KL(softmax(teacher/T) || softmax(student/T)) + (1 - alpha) * cross_entropy("
+        "student, labels); F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction='batchmean', "
+        "log_target=True) gives the KL",
+    )

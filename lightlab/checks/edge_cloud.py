@@ -26,13 +26,28 @@ def offload_mask(fn: Callable) -> str:
     if got == _EXPECTED_MASK:
         return "correct: offload_mask works"
     if got == [not v for v in _EXPECTED_MASK]:
-        fail(what, got, _EXPECTED_MASK, "you send the CONFIDENT inputs to the cloud: it is the unsure ones "
-                                        "(confidence <= threshold) that need the large model")
+        fail(
+            what,
+            got,
+            _EXPECTED_MASK,
+            "you send the CONFIDENT inputs to the cloud: it is the unsure ones "
+            "(confidence <= threshold) that need the large model",
+        )
     if got == [bool(c < _THRESHOLD) for c in _CONF]:
-        fail(what, got, _EXPECTED_MASK, "an input exactly at the threshold counts as unsure: use confidence <= "
-                                        "threshold, so that threshold 1 sends every input and 0 sends none")
-    fail(what, got, _EXPECTED_MASK, "compare each confidence with the threshold: True (send) where confidence <= "
-                                    "threshold, False (answer on the device) elsewhere")
+        fail(
+            what,
+            got,
+            _EXPECTED_MASK,
+            "an input exactly at the threshold counts as unsure: use confidence <= "
+            "threshold, so that threshold 1 sends every input and 0 sends none",
+        )
+    fail(
+        what,
+        got,
+        _EXPECTED_MASK,
+        "compare each confidence with the threshold: True (send) where confidence <= "
+        "threshold, False (answer on the device) elsewhere",
+    )
 
 
 def _mean(mask: np.ndarray, edge: float, network: float, cloud: float, edge_on_offloaded: bool = True) -> float:
@@ -49,23 +64,36 @@ def cascade_latency(fn: Callable) -> str:
     network = c["rtt_ms"] + airtime
     expected = _mean(mask, c["edge_ms"], network, c["cloud_ms"])
     mistakes = {
-        _mean(mask, c["edge_ms"], network, c["cloud_ms"], edge_on_offloaded=False):
-            "the small model runs on EVERY input, also on those it then sends away: add edge_ms to offloaded ones too",
-        _mean(~mask, c["edge_ms"], network, c["cloud_ms"]):
-            "you send the confident inputs to the cloud; the unsure ones (confidence <= threshold) go",
-        _mean(_CONF < _THRESHOLD, c["edge_ms"], network, c["cloud_ms"]):
-            "an input exactly at the threshold is offloaded too (confidence <= threshold)",
-        _mean(mask, c["edge_ms"], c["rtt_ms"] + airtime / 8, c["cloud_ms"]):
-            "the uplink speed is in megaBITS per second: the payload takes 8 * bytes / (uplink_mbps * 1e6) seconds",
-        _mean(mask, c["edge_ms"], c["rtt_ms"], c["cloud_ms"]):
-            "the payload also has to travel: add its airtime, 8 * bytes / (uplink_mbps * 1e6) seconds, to the RTT",
+        _mean(
+            mask, c["edge_ms"], network, c["cloud_ms"], edge_on_offloaded=False
+        ): "the small model runs on EVERY input, also on those it then sends away: add edge_ms to offloaded ones too",
+        _mean(
+            ~mask, c["edge_ms"], network, c["cloud_ms"]
+        ): "you send the confident inputs to the cloud; the unsure ones (confidence <= threshold) go",
+        _mean(
+            _CONF < _THRESHOLD, c["edge_ms"], network, c["cloud_ms"]
+        ): "an input exactly at the threshold is offloaded too (confidence <= threshold)",
+        _mean(
+            mask, c["edge_ms"], c["rtt_ms"] + airtime / 8, c["cloud_ms"]
+        ): "the uplink speed is in megaBITS per second: the payload takes 8 * bytes / (uplink_mbps * 1e6) seconds",
+        _mean(
+            mask, c["edge_ms"], c["rtt_ms"], c["cloud_ms"]
+        ): "the payload also has to travel: add its airtime, 8 * bytes / (uplink_mbps * 1e6) seconds, to the RTT",
         _mean(mask, c["edge_ms"], airtime, c["cloud_ms"]): "an offloaded input pays the network round trip (rtt_ms)",
         _mean(mask, c["edge_ms"], network, 0): "the cloud model needs time too: add cloud_ms to offloaded inputs",
         expected * len(mask): "return the MEAN over the inputs, not the sum",
         c["edge_ms"] + network + c["cloud_ms"]: "average over ALL inputs, the ones answered on the device included",
     }
     got = fn(_CONF.copy(), _THRESHOLD, **c)
-    return number("cascade_latency", f"cascade_latency(confidence={_CONF.tolist()}, threshold={_THRESHOLD}, "
-                  + ", ".join(f"{k}={v}" for k, v in c.items()) + ")", got, expected, mistakes,
-                  "per input: edge_ms, plus for offloaded inputs rtt_ms + 8 * payload_bytes / (uplink_mbps * 1e6) "
-                  "* 1e3 + cloud_ms; then the mean over all inputs", "the mean latency in ms")
+    return number(
+        "cascade_latency",
+        f"cascade_latency(confidence={_CONF.tolist()}, threshold={_THRESHOLD}, "
+        + ", ".join(f"{k}={v}" for k, v in c.items())
+        + ")",
+        got,
+        expected,
+        mistakes,
+        "per input: edge_ms, plus for offloaded inputs rtt_ms + 8 * payload_bytes / (uplink_mbps * 1e6) "
+        "* 1e3 + cloud_ms; then the mean over all inputs",
+        "the mean latency in ms",
+    )

@@ -37,20 +37,25 @@ def pareto_front(fn: Callable[[Sequence[tuple[float, float]]], Sequence[int]]) -
         return "correct: pareto_front works"
     mistakes = {
         (0, 1, 2, 3, 4, 5, 7): "points 2 and 7 tie on accuracy with a faster point, so they are dominated: b dominates "
-                               "a when b is at least as good in EVERY objective and strictly better in at least ONE "
-                               "(you asked for strictly better in both)",
+        "a when b is at least as good in EVERY objective and strictly better in at least ONE "
+        "(you asked for strictly better in both)",
         (1, 3, 4): "points 0 and 5 are identical: neither is strictly better in any objective, so neither dominates "
-                   "the other and both stay (you dropped a point because an equal one exists)",
+        "the other and both stay (you dropped a point because an equal one exists)",
         (4, 7): "you kept only the most accurate points: the front trades accuracy against latency, so compare both "
-                "objectives",
+        "objectives",
         (4,): "you kept only the single most accurate point: the front is every point that no other point beats in "
-              "both accuracy and latency",
+        "both accuracy and latency",
         (3,): "you kept only the fastest point (or treated lower accuracy as better): accuracy is maximised and "
-              "latency minimised, and the front keeps every trade-off between them",
+        "latency minimised, and the front keeps every trade-off between them",
         (7,): "lower latency is better: it looks like you maximised latency (the slowest accurate point survived)",
     }
     for wrong, hint in mistakes.items():
         if indices == sorted(wrong):
             _fail(what, indices, FRONT, hint)
-    _fail(what, indices, FRONT, "keep point i unless some other point j has accuracy_j >= accuracy_i and "
-                                "latency_j <= latency_i with at least one of the two strict")
+    _fail(
+        what,
+        indices,
+        FRONT,
+        "keep point i unless some other point j has accuracy_j >= accuracy_i and "
+        "latency_j <= latency_i with at least one of the two strict",
+    )

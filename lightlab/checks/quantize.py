@@ -30,12 +30,14 @@ def linear_quantizer(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> st
     qmax = 2 ** (4 - 1) - 1
     expected = 2.0 / qmax
     if not math.isclose(scale, expected, rel_tol=1e-4):
-        hints = {2.0 / 2**4: "2**bits is the number of codes, but half of them are negative: the largest "
-                             "positive 4-bit code is 2**(bits-1) - 1 = 7",
-                 2.0 / 2**3: "off by one: the largest signed 4-bit code used is 2**(bits-1) - 1 = 7, not 8",
-                 2.0 / (2**4 - 1): "2**bits - 1 is the asymmetric (unsigned) range; symmetric keeps one bit for "
-                                   "the sign: divide by 2**(bits-1) - 1",
-                 1.2 / qmax: "use the largest magnitude, w.abs().max(), not the largest value or the smallest"}
+        hints = {
+            2.0 / 2**4: "2**bits is the number of codes, but half of them are negative: the largest "
+            "positive 4-bit code is 2**(bits-1) - 1 = 7",
+            2.0 / 2**3: "off by one: the largest signed 4-bit code used is 2**(bits-1) - 1 = 7, not 8",
+            2.0 / (2**4 - 1): "2**bits - 1 is the asymmetric (unsigned) range; symmetric keeps one bit for "
+            "the sign: divide by 2**(bits-1) - 1",
+            1.2 / qmax: "use the largest magnitude, w.abs().max(), not the largest value or the smallest",
+        }
         near = [h for value, h in hints.items() if math.isclose(scale, value, rel_tol=1e-4)]
         _fail(f"scale from {call}", scale, expected, near[0] if near else "scale = w.abs().max() / (2**(bits-1) - 1)")
     if not torch.equal(q, torch.round(q)):
@@ -50,12 +52,20 @@ def linear_quantizer(fn: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> st
     clipped[0, 0] = -2.0
     q_clip, scale_clip = _codes(fn(clipped, 4, scale=0.2), "fn(W, 4, scale=0.2)")
     if q_clip.max().item() > qmax:
-        _fail("largest code from fn(W, 4, scale=0.2)", q_clip.max().item(), qmax,
-              "a given scale may be smaller than max|w| / 7 (clipping outliers): clamp q to "
-              "[-(2**(bits-1) - 1), 2**(bits-1) - 1]")
+        _fail(
+            "largest code from fn(W, 4, scale=0.2)",
+            q_clip.max().item(),
+            qmax,
+            "a given scale may be smaller than max|w| / 7 (clipping outliers): clamp q to "
+            "[-(2**(bits-1) - 1), 2**(bits-1) - 1]",
+        )
     if q_clip.min().item() != -qmax:
-        _fail("smallest code from fn(W, 4, scale=0.2)", q_clip.min().item(), -qmax,
-              "clamp symmetrically to -(2**(bits-1) - 1): -8 has no +8 partner, so the grid would not be symmetric")
+        _fail(
+            "smallest code from fn(W, 4, scale=0.2)",
+            q_clip.min().item(),
+            -qmax,
+            "clamp symmetrically to -(2**(bits-1) - 1): -8 has no +8 partner, so the grid would not be symmetric",
+        )
     if not math.isclose(scale_clip, 0.2, rel_tol=1e-6):
         _fail("scale from fn(W, 4, scale=0.2)", scale_clip, 0.2, "when a scale is given, use it and return it")
     return "correct: linear_quantizer works (scale, rounding, clamping)"

@@ -32,17 +32,25 @@ def peak_activation_bytes(fn: Callable[[list[tuple[int, ...]], int], int]) -> st
         sizes = [prod(s) for s in shapes]
         mistakes = {
             sum(sizes) * bytes_per_value: "you added up every tensor: a layer-by-layer runtime frees a tensor once "
-                                          "the next layer has read it, so only ONE layer's input and output are "
-                                          "held at the same time; take the largest input + output pair",
+            "the next layer has read it, so only ONE layer's input and output are "
+            "held at the same time; take the largest input + output pair",
             max(sizes) * bytes_per_value: "you took the largest tensor alone: the layer that writes it must still "
-                                          "hold its input, so count input + output of each layer",
+            "hold its input, so count input + output of each layer",
             _expected(shapes, 1): "multiply the number of values by bytes_per_value (4 for float32, 1 for int8)",
             _expected(shapes, 8 * bytes_per_value): "bytes_per_value is in bytes, not bits: do not multiply by 8",
             (sizes[0] + sizes[1]) * bytes_per_value: "you looked at the first layer only: check every layer",
             _expected(shapes[1:], bytes_per_value): "the first layer reads the network's input: shapes[0] is the "
-                                                    "input, so include the pair (shapes[0], shapes[1])",
+            "input, so include the pair (shapes[0], shapes[1])",
         }
-        _fail(what, got, expected, mistakes.get(got, "for each layer i (1, 2, ...), add the values of shapes[i - 1] "
-                                                     "(its input) and shapes[i] (its output); take the largest "
-                                                     "sum and multiply it by bytes_per_value"))
+        _fail(
+            what,
+            got,
+            expected,
+            mistakes.get(
+                got,
+                "for each layer i (1, 2, ...), add the values of shapes[i - 1] "
+                "(its input) and shapes[i] (its output); take the largest "
+                "sum and multiply it by bytes_per_value",
+            ),
+        )
     return "correct: peak_activation_bytes works"

@@ -54,8 +54,10 @@ class DriveConfig:
         for name in ("speed", "period_ms", "duration_s", "slowdown", "turn_rate", "decel"):
             value = getattr(self, name)
             if not (value > 0 or (name == "speed" and value == 0)) or not np.isfinite(value):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}"
-                                 + ("; a scan period of 50 ms is 20 Hz" if name == "period_ms" else ""))
+                raise ValueError(
+                    f"{name} must be a finite number > 0, got {value!r}"
+                    + ("; a scan period of 50 ms is 20 Hz" if name == "period_ms" else "")
+                )
 
 
 @dataclass
@@ -80,16 +82,20 @@ class Drive:
 
 def latency_samples(latency_ms: Latency) -> np.ndarray:
     """Return latency samples in ms from a number, a sequence or a ``Timing`` (ll.measure.latency), checked."""
-    samples = np.atleast_1d(np.asarray(latency_ms.samples_ms if isinstance(latency_ms, Timing) else latency_ms,
-                                       dtype=float))
+    samples = np.atleast_1d(
+        np.asarray(latency_ms.samples_ms if isinstance(latency_ms, Timing) else latency_ms, dtype=float)
+    )
     if samples.size == 0 or not np.isfinite(samples).all() or (samples < 0).any():
-        raise ValueError(f"latency must be finite numbers >= 0 ms, got {latency_ms!r}; "
-                         f"measure it with ll.measure.latency(model, example)")
+        raise ValueError(
+            f"latency must be finite numbers >= 0 ms, got {latency_ms!r}; "
+            f"measure it with ll.measure.latency(model, example)"
+        )
     return samples
 
 
-def time_models(models: dict[str, torch.nn.Module], example: torch.Tensor, repeats: int | None = None,
-                threads: int = 1) -> dict[str, Timing]:
+def time_models(
+    models: dict[str, torch.nn.Module], example: torch.Tensor, repeats: int | None = None, threads: int = 1
+) -> dict[str, Timing]:
     """Return each model's measured batch-1 latency (``ll.measure.latency``) on ``threads`` threads.
 
     One thread by default: a microcontroller has one core, and on a busy shared machine two threads wait for each
@@ -117,8 +123,13 @@ def _deliver(answer: tuple | None, action: int, scanned_at: float | None, t: flo
     return answer, action, scanned_at
 
 
-def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: Latency,
-          config: DriveConfig = DriveConfig(), sensor: Sensor = SENSOR) -> Drive:
+def drive(
+    policy: Callable[[np.ndarray], np.ndarray],
+    world: World,
+    latency_ms: Latency,
+    config: DriveConfig = DriveConfig(),
+    sensor: Sensor = SENSOR,
+) -> Drive:
     """Return a closed-loop run of ``policy`` in ``world``: each scan's action applies ``latency`` later.
 
     A scan arrives every ``period_ms``; the policy answers after a latency drawn from ``latency_ms`` (measured
@@ -168,8 +179,17 @@ def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: 
             else:
                 x, y, distance, touching = nx, ny, distance + move, touching and move == 0
             path[k, :4] = x, y, heading, action
-    return Drive(bumps, distance, frames, dropped, missed, 1e3 * float(np.mean(stale)) if stale else float("nan"),
-                 stops, path, config)
+    return Drive(
+        bumps,
+        distance,
+        frames,
+        dropped,
+        missed,
+        1e3 * float(np.mean(stale)) if stale else float("nan"),
+        stops,
+        path,
+        config,
+    )
 
 
 # ASSUMED, not measured: how much slower a target processor runs the same model than this machine. Rough ratios of
@@ -177,8 +197,11 @@ def drive(policy: Callable[[np.ndarray], np.ndarray], world: World, latency_ms: 
 # at ~480 MHz sustains very roughly 0.2 G MAC/s in FP32, a Cortex-M4 at ~80 MHz roughly 0.02 G MAC/s (at best one
 # multiply-accumulate per cycle, fewer in practice). Scaling an eager-PyTorch timing also scales its fixed Python
 # overhead (~30 us per call), which a microcontroller does not have: pessimistic for tiny models. Change the factor.
-DEVICES = {"this CPU (measured, x1)": 1.0, "Cortex-M7-class MCU (assumed 50x slower)": 50.0,
-           "Cortex-M4-class MCU (assumed 500x slower)": 500.0}
+DEVICES = {
+    "this CPU (measured, x1)": 1.0,
+    "Cortex-M7-class MCU (assumed 50x slower)": 50.0,
+    "Cortex-M4-class MCU (assumed 500x slower)": 500.0,
+}
 
 
 def _method(slowdown: float) -> str:
@@ -192,15 +215,31 @@ def deadline_report(timings: dict[str, Latency], period_ms: float, slowdown: flo
     for name, timing in timings.items():
         samples = latency_samples(timing) * slowdown
         for q in (50, 90, 99):
-            report.add(name, f"latency_p{q}", float(np.percentile(samples, q)), "ms",
-                       f"{_method(slowdown)}, {len(samples)} calls at batch 1", note=getattr(timing, "note", None))
-        report.add(name, "late_share", 100 * float((samples > period_ms).mean()), "%",
-                   f"calls slower than the {period_ms:.3g} ms scan period")
+            report.add(
+                name,
+                f"latency_p{q}",
+                float(np.percentile(samples, q)),
+                "ms",
+                f"{_method(slowdown)}, {len(samples)} calls at batch 1",
+                note=getattr(timing, "note", None),
+            )
+        report.add(
+            name,
+            "late_share",
+            100 * float((samples > period_ms).mean()),
+            "%",
+            f"calls slower than the {period_ms:.3g} ms scan period",
+        )
     return report
 
 
-def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Latency], config: DriveConfig = DriveConfig(),
-                   worlds: int = 4, seeds: int = 1) -> Report:
+def compare_drives(
+    models: dict[str, torch.nn.Module],
+    timings: dict[str, Latency],
+    config: DriveConfig = DriveConfig(),
+    worlds: int = 4,
+    seeds: int = 1,
+) -> Report:
     """Return closed-loop outcomes of each model over the first ``worlds`` test rooms x ``seeds`` runs each.
 
     Bumps and emergency stops are summed over all runs, the other figures averaged: one run is chaotic (a slightly
@@ -208,12 +247,19 @@ def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Latenc
     """
     if worlds < 1 or seeds < 1:
         raise ValueError(f"need at least one room and one seed, got worlds={worlds}, seeds={seeds}")
-    how = (f"closed-loop simulation, {worlds} test rooms x {seeds} seeds x {config.duration_s:g} s, {config.speed:g} "
-           f"m/s, scan every {config.period_ms:.3g} ms, latency {_method(config.slowdown)}")
+    how = (
+        f"closed-loop simulation, {worlds} test rooms x {seeds} seeds x {config.duration_s:g} s, {config.speed:g} "
+        f"m/s, scan every {config.period_ms:.3g} ms, latency {_method(config.slowdown)}"
+    )
     report = Report()
     for name, model in models.items():
-        runs = [drive(model_policy(model), held_out_world(i), timings[name],
-                      dataclasses.replace(config, seed=config.seed + s)) for i in range(worlds) for s in range(seeds)]
+        runs = [
+            drive(
+                model_policy(model), held_out_world(i), timings[name], dataclasses.replace(config, seed=config.seed + s)
+            )
+            for i in range(worlds)
+            for s in range(seeds)
+        ]
         report.add(name, "collisions", sum(r.collisions for r in runs), "count", how)
         report.add(name, "emergency_stops", sum(r.stops for r in runs), "count", how)
         report.add(name, "distance", float(np.mean([r.distance_m for r in runs])), "m per run", how)
@@ -222,8 +268,14 @@ def compare_drives(models: dict[str, torch.nn.Module], timings: dict[str, Latenc
     return report
 
 
-def speed_sweep(models: dict[str, torch.nn.Module], timings: dict[str, Latency], speeds: Sequence[float],
-                config: DriveConfig = DriveConfig(), worlds: int = 4, seeds: int = 1) -> Report:
+def speed_sweep(
+    models: dict[str, torch.nn.Module],
+    timings: dict[str, Latency],
+    speeds: Sequence[float],
+    config: DriveConfig = DriveConfig(),
+    worlds: int = 4,
+    seeds: int = 1,
+) -> Report:
     """Return ``compare_drives`` at each speed; the metrics are named with it, e.g. "collisions at 1.5 m/s"."""
     report = Report()
     for speed in speeds:

@@ -37,19 +37,43 @@ def plot_scan(world: World, pose: Sequence[float], sensor: Sensor = SENSOR, seed
     clean = world.scan(pose)
     noisy = sensor(clean, np.random.default_rng(seed))
     action = CLASSES[int(label(clean)[0])]
-    fig = make_subplots(1, 2, column_widths=[0.55, 0.45],
-                        subplot_titles=["room and scan (top view)", f"scan by angle; the rule says: {action}"])
+    fig = make_subplots(
+        1,
+        2,
+        column_widths=[0.55, 0.45],
+        subplot_titles=["room and scan (top view)", f"scan by angle; the rule says: {action}"],
+    )
     _map(world, fig, row=1, col=1)
     for ranges, name, colour in ((clean[0], "clean", "green"), (noisy[0], "noisy (what the model sees)", "red")):
         heading = pose[0, 2] + ANGLES
-        fig.add_scatter(x=pose[0, 0] + ranges * np.cos(heading), y=pose[0, 1] + ranges * np.sin(heading),
-                        mode="markers", marker={"size": 4, "color": colour}, name=name, row=1, col=1)
-        fig.add_scatter(x=np.degrees(ANGLES), y=ranges, mode="lines+markers", marker={"size": 4, "color": colour},
-                        showlegend=False, row=1, col=2)
+        fig.add_scatter(
+            x=pose[0, 0] + ranges * np.cos(heading),
+            y=pose[0, 1] + ranges * np.sin(heading),
+            mode="markers",
+            marker={"size": 4, "color": colour},
+            name=name,
+            row=1,
+            col=1,
+        )
+        fig.add_scatter(
+            x=np.degrees(ANGLES),
+            y=ranges,
+            mode="lines+markers",
+            marker={"size": 4, "color": colour},
+            showlegend=False,
+            row=1,
+            col=2,
+        )
     a, (x, y, heading) = np.linspace(0, 2 * np.pi, 25), pose[0]
-    fig.add_scatter(x=[*(x + ROBOT_RADIUS * np.cos(a)), None, x, x + 0.5 * np.cos(heading)], mode="lines",
-                    y=[*(y + ROBOT_RADIUS * np.sin(a)), None, y, y + 0.5 * np.sin(heading)], name="robot, heading",
-                    line={"color": "blue"}, row=1, col=1)
+    fig.add_scatter(
+        x=[*(x + ROBOT_RADIUS * np.cos(a)), None, x, x + 0.5 * np.cos(heading)],
+        mode="lines",
+        y=[*(y + ROBOT_RADIUS * np.sin(a)), None, y, y + 0.5 * np.sin(heading)],
+        name="robot, heading",
+        line={"color": "blue"},
+        row=1,
+        col=1,
+    )
     fig.update_xaxes(title_text="beam angle (degrees, left > 0)", row=1, col=2)
     fig.update_yaxes(title_text="range (m)", row=1, col=2)
     return fig.update_layout(height=420, margin={"t": 40, "b": 40})
@@ -60,11 +84,21 @@ def plot_drives(world: World, drives: dict[str, Drive]) -> go.Figure:
     fig = go.Figure()
     _map(world, fig)
     for name, run in drives.items():
-        fig.add_scatter(x=run.path[:, 0], y=run.path[:, 1], mode="lines",
-                        name=f"{name}: {run.collisions} bumps, {run.distance_m:.1f} m")
+        fig.add_scatter(
+            x=run.path[:, 0],
+            y=run.path[:, 1],
+            mode="lines",
+            name=f"{name}: {run.collisions} bumps, {run.distance_m:.1f} m",
+        )
         bumps = run.path[run.path[:, 4] == 1]
-        fig.add_scatter(x=bumps[:, 0], y=bumps[:, 1], mode="markers", showlegend=False,
-                        marker={"symbol": "x", "size": 11, "color": "red"}, hovertext="bump")
+        fig.add_scatter(
+            x=bumps[:, 0],
+            y=bumps[:, 1],
+            mode="markers",
+            showlegend=False,
+            marker={"symbol": "x", "size": 11, "color": "red"},
+            hovertext="bump",
+        )
     if drives:
         start = next(iter(drives.values())).path[0]
         fig.add_scatter(x=[start[0]], y=[start[1]], mode="markers", name="start", marker={"size": 12})
@@ -75,8 +109,10 @@ def _provenance(device: w.Dropdown) -> str:
     """Return a line saying which latencies are measured and which factor is assumed."""
     if device.value == 1:
         return "<i>Latencies measured on this CPU (one thread).</i><br>"
-    return (f"<i>Latencies measured on this CPU (one thread) x {device.value:g} for a {device.label}: the factor is "
-            f"an assumption, not a measurement.</i><br>")
+    return (
+        f"<i>Latencies measured on this CPU (one thread) x {device.value:g} for a {device.label}: the factor is "
+        f"an assumption, not a measurement.</i><br>"
+    )
 
 
 class DeadlineExplorer(Explorer):
@@ -101,8 +137,13 @@ class DeadlineExplorer(Explorer):
             fig.add_bar(name=f"p{q}", x=list(self.timings), y=[report.value(m, f"latency_p{q}") for m in self.timings])
         # No annotation on the line: on a log axis plotly reads an annotation's y as log10(y).
         fig.add_hline(y=period, line_dash="dash", line_color="black")
-        fig.update_layout(yaxis_type="log", yaxis_title="latency (ms)", height=340, margin={"t": 40},
-                          title=f"dashed line: the deadline, next scan in {period:.3g} ms")
+        fig.update_layout(
+            yaxis_type="log",
+            yaxis_title="latency (ms)",
+            height=340,
+            margin={"t": 40},
+            title=f"dashed line: the deadline, next scan in {period:.3g} ms",
+        )
         self.result = report
         self.redraw(fig)
         self.summary.value = _provenance(self.device) + "<br>".join(
@@ -110,15 +151,21 @@ class DeadlineExplorer(Explorer):
             + ("<b>meets</b>" if report.value(m, "latency_p99") <= period else "<b>misses</b>")
             + f" the {period:.3g} ms deadline ({report.value(m, 'late_share'):.0f} % of answers late)"
             + (" — timed while other programs were busy: the tail is inflated" if getattr(t, "note", None) else "")
-            for m, t in self.timings.items())
+            for m, t in self.timings.items()
+        )
         return report
 
 
 class DriveExplorer(Explorer):
     """Drive a test room in closed loop: scan rate, speed, model and processor rerun ``drive``."""
 
-    def __init__(self, models: dict[str, torch.nn.Module], timings: dict[str, Timing], world: World | None = None,
-                 duration_s: float = 20.0):
+    def __init__(
+        self,
+        models: dict[str, torch.nn.Module],
+        timings: dict[str, Timing],
+        world: World | None = None,
+        duration_s: float = 20.0,
+    ):
         self.models, self.timings, self.world = models, timings, world or held_out_world(0)
         self.duration_s = duration_s
         self.rate = w.IntSlider(value=10, min=5, max=50, step=5, description="scans per s")
@@ -129,27 +176,36 @@ class DriveExplorer(Explorer):
         self.result: dict[str, Drive] | None = None
         for control in (self.rate, self.speed, self.model, self.device):
             control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.rate, self.speed]), w.HBox([self.model, self.device]), self.summary,
-                              self.output])
+        self.widget = w.VBox(
+            [w.HBox([self.rate, self.speed]), w.HBox([self.model, self.device]), self.summary, self.output]
+        )
 
     def run(self) -> dict[str, Drive]:
         """Drive with the chosen model's measured latency and with instant answers; return both runs."""
-        config = DriveConfig(speed=self.speed.value, period_ms=1e3 / self.rate.value, slowdown=self.device.value,
-                             duration_s=self.duration_s)
+        config = DriveConfig(
+            speed=self.speed.value,
+            period_ms=1e3 / self.rate.value,
+            slowdown=self.device.value,
+            duration_s=self.duration_s,
+        )
         name, policy = self.model.value, model_policy(self.models[self.model.value])
-        runs = {f"{name}, answers after its latency": drive(policy, self.world, self.timings[name], config),
-                f"{name}, instant answers": drive(policy, self.world, 0.0, config)}
+        runs = {
+            f"{name}, answers after its latency": drive(policy, self.world, self.timings[name], config),
+            f"{name}, instant answers": drive(policy, self.world, 0.0, config),
+        }
         self.result = runs
         self.redraw(plot_drives(self.world, runs))
         self.summary.value = _provenance(self.device) + "<br>".join(
             f"{label_}: {r.collisions} bumps, {r.stops} emergency stops, {r.distance_m:.1f} m covered, "
             f"{100 * r.dropped_share:.0f} % of scans dropped, acting on scans {r.staleness_ms:.0f} ms old on average"
-            for label_, r in runs.items())
+            for label_, r in runs.items()
+        )
         return runs
 
 
-def plot_sweep(report: Report, speeds: Sequence[float],
-               metrics: Sequence[str] = ("collisions", "emergency_stops", "distance")) -> go.Figure:
+def plot_sweep(
+    report: Report, speeds: Sequence[float], metrics: Sequence[str] = ("collisions", "emergency_stops", "distance")
+) -> go.Figure:
     """Return one panel per metric of a ``speed_sweep`` report: a line per model against the driving speed.
 
     Runs whose name contains "instant" (the same model answering at once) are drawn dotted in their model's colour.
@@ -159,8 +215,16 @@ def plot_sweep(report: Report, speeds: Sequence[float],
     for name in report.models():
         colour = ["#EF553B", "#636EFA", "#00CC96", "#AB63FA"][bases.index(name.split(",")[0]) % 4]
         for col, metric in enumerate(metrics, start=1):
-            fig.add_scatter(x=list(speeds), y=[report.value(name, f"{metric} at {s:g} m/s") for s in speeds],
-                            mode="lines+markers", name=name, legendgroup=name, showlegend=col == 1, row=1, col=col,
-                            line={"color": colour, "dash": "dot" if "instant" in name else "solid"})
+            fig.add_scatter(
+                x=list(speeds),
+                y=[report.value(name, f"{metric} at {s:g} m/s") for s in speeds],
+                mode="lines+markers",
+                name=name,
+                legendgroup=name,
+                showlegend=col == 1,
+                row=1,
+                col=col,
+                line={"color": colour, "dash": "dot" if "instant" in name else "solid"},
+            )
             fig.update_xaxes(title_text="speed (m/s)", row=1, col=col)
     return fig.update_layout(height=340, margin={"t": 40, "b": 40})

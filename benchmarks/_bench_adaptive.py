@@ -13,7 +13,7 @@ from __future__ import annotations
 from _common import print_targets, target  # benchmarks/ is on sys.path when nas.py runs
 
 import lightlab as ll
-from lightlab.adaptive import slimmable as sl
+from lightlab.techniques.adaptive import slimmable as sl
 
 SHAPE = (1, 8, 8)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from _common import print_targets, target  # benchmarks/ is on sys.path when benchmarks/nas.py runs
 
 import lightlab as ll
-from lightlab.adaptive import cascade
+from lightlab.techniques.adaptive import cascade
 
 MAX_OFFLOAD = 0.30
 MAX_GAP_POINTS = 0.5

@@ -21,7 +21,7 @@ import numpy as np
 from _common import print_targets, target  # benchmarks/ is on sys.path when run as a script
 
 import lightlab as ll
-from lightlab import nas
+from lightlab.techniques import nas
 
 SPACE = nas.Space(
     kinds=("mlp", "conv", "dwsep", "inverted"), depths=(0, 1, 2), widths=(16, 32, 64, 128, 256), kernels=(3,)

@@ -2,7 +2,7 @@
 
     python benchmarks/_bench_sweep.py     (prints the targets; writes no results file)
 
-24 real trials (``lightlab.sweep.train_trial``: digits-small trained from seeds 0..23, full epochs) run on two
+24 real trials (``ll.sweep.train_trial``: digits-small trained from seeds 0..23, full epochs) run on two
 local processes in a child process, which is killed with SIGKILL once about half are recorded; the sweep is then
 restarted and must record every trial exactly once without redoing any. The same sweep on a Dask LocalCluster with
 two worker processes must give identical results.
@@ -80,7 +80,7 @@ def run(targets: list[dict]) -> list[ll.Report]:
             dask = ll.sweep.run(ll.sweep.train_trial, TRIALS, on_dask, executor=client, progress=False)
         dask_s = time.perf_counter() - start
 
-    method = "lightlab.sweep.run, records read back from the JSON-lines file"
+    method = "ll.sweep.run, records read back from the JSON-lines file"
     report.add(
         "local processes (killed)",
         "trials_recorded_before_kill",

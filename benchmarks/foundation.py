@@ -24,7 +24,7 @@ def run_bench(*flags: str) -> tuple[float, dict]:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "lightlab.cli", "bench", "--out", out, *flags],
+            [sys.executable, "-m", "lightlab.face.cli", "bench", "--out", out, *flags],
             check=True,
             cwd=out,
             stdout=subprocess.DEVNULL,

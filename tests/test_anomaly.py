@@ -1,4 +1,4 @@
-"""lightlab.anomaly on the real shuttle data: the IsolationForest baseline, alarm rates, per-day figures, explorer."""
+"""ll.anomaly on the real shuttle data: the IsolationForest baseline, alarm rates, per-day figures, explorer."""
 
 import math
 import pickle
@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import anomaly, metrics
+from lightlab.applications import anomaly
+from lightlab.measurement import metrics
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import blocks
+from lightlab.models import blocks
 
 
 @pytest.mark.parametrize("kind", blocks.KINDS)

@@ -1,7 +1,7 @@
 import pytest
 
 import lightlab as ll
-from lightlab import budget
+from lightlab.measurement import budget
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab.adaptive import cascade
+from lightlab.techniques.adaptive import cascade
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,12 @@ import sys
 
 import pytest
 
-from lightlab import cli
+from lightlab.face import cli
 
 
 def run(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "lightlab.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "lightlab.face.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=300
     )
 
 

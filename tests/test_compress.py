@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import compress as C
+from lightlab.techniques import compress as C
 
 # Han et al. prune the big fully connected layers hardest and the first convolution least.
 LAYERS = {"0": 0.5, "2": 0.8, "6": 0.95, "9": 0.7}

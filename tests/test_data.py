@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import data
+from lightlab.data import loaders, tasks
 
 
 def test_digits_task_metadata(digits):
@@ -17,13 +17,13 @@ def test_digits_task_metadata(digits):
 
 def test_full_mode_uses_every_image(monkeypatch):
     monkeypatch.setenv("LIGHTLAB_QUICK", "0")
-    assert sum(data.load("digits").sizes().values()) == 1797
+    assert sum(loaders.load("digits").sizes().values()) == 1797
 
 
 def test_split_is_seeded_and_disjoint(digits):
-    again = data.load("digits")
+    again = loaders.load("digits")
     assert torch.equal(digits.splits["test"].tensors[0], again.splits["test"].tensors[0])
-    other = data.load("digits", seed=1)
+    other = loaders.load("digits", seed=1)
     assert not torch.equal(digits.splits["test"].tensors[0], other.splits["test"].tensors[0])
     flat = {name: {tuple(x.flatten().tolist()) for x in ds.tensors[0]} for name, ds in digits.splits.items()}
     assert len(flat["train"] & flat["test"]) < 5  # a handful of identical images exist in the raw data
@@ -42,7 +42,7 @@ def test_loader_batches(digits):
 
 
 def test_unknown_task_lists_valid_names():
-    with pytest.raises(data.DataError, match="unknown task 'mnist'.*digits"):
+    with pytest.raises(tasks.DataError, match="unknown task 'mnist'.*digits"):
         ll.load("mnist")
 
 
@@ -52,16 +52,16 @@ def test_corrupted_file_is_refused(tmp_path, monkeypatch):
         f.seek(100)
         f.write(b"\x00\x01\x02")
     monkeypatch.setenv("LIGHTLAB_DATA", str(tmp_path))
-    with pytest.raises(data.DataError, match="corrupted.*sha256.*223ad079"):
+    with pytest.raises(tasks.DataError, match="corrupted.*sha256.*223ad079"):
         ll.load("digits")
 
 
 def test_missing_file_says_how_to_restore(tmp_path, monkeypatch):
     monkeypatch.setenv("LIGHTLAB_DATA", str(tmp_path))
-    with pytest.raises(data.DataError, match="missing.*git checkout"):
+    with pytest.raises(tasks.DataError, match="missing.*git checkout"):
         ll.load("digits")
 
 
 def test_nan_inputs_are_rejected():
-    with pytest.raises(data.DataError, match="NaN"):
-        data.check_inputs(torch.tensor([1.0, float("nan")]))
+    with pytest.raises(tasks.DataError, match="NaN"):
+        tasks.check_inputs(torch.tensor([1.0, float("nan")]))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import data, tasks
+from lightlab.data import loaders, tasks
 
 EXPECTED = {  # name: (input_shape, classes, domain, total rows, rows per class, metric)
     "shuttle": ((9,), ["normal", "anomaly"], "industrial", 49097, [45586, 3511], "balanced_accuracy"),
@@ -32,7 +32,7 @@ def task(request):
 
 
 def test_listed_by_names():
-    assert set(EXPECTED) <= set(data.names())
+    assert set(EXPECTED) <= set(loaders.names())
 
 
 def test_metadata_and_shapes(task):
@@ -68,7 +68,7 @@ def test_values_finite_and_standardised(task):
     x = task.splits["train"].tensors[0]
     assert torch.isfinite(x).all()
     assert abs(float(x.mean())) < 0.1 and 0.5 < float(x.std()) < 1.5
-    data.check_inputs(task.splits["test"].tensors[0])
+    tasks.check_inputs(task.splits["test"].tensors[0])
 
 
 def test_split_is_seeded(task):
@@ -93,39 +93,39 @@ def test_corrupted_file_is_refused(name, tmp_path, monkeypatch):
         f.seek(200)
         f.write(b"\x00\x01\x02")
     monkeypatch.setenv("LIGHTLAB_DATA", str(tmp_path))
-    expected = data.CHECKSUMS[f"{name}/{name}.npz"][:8]
-    with pytest.raises(data.DataError, match=f"corrupted.*sha256.*{expected}"):
+    expected = tasks.CHECKSUMS[f"{name}/{name}.npz"][:8]
+    with pytest.raises(tasks.DataError, match=f"corrupted.*sha256.*{expected}"):
         ll.load(name)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_shipped_file_matches_its_checksum(name):
     path = ll.config.datasets_dir() / name / f"{name}.npz"
-    assert data.sha256(path) == data.CHECKSUMS[f"{name}/{name}.npz"]
+    assert tasks.sha256(path) == tasks.CHECKSUMS[f"{name}/{name}.npz"]
     assert path.stat().st_size < 3_000_000  # small enough to ship in the repository
 
 
 def test_activity_people_are_never_in_two_splits(monkeypatch):
-    people = {name: set(ids.tolist()) for name, ids in tasks.activity_users(0).items()}
+    people = {name: set(ids.tolist()) for name, ids in loaders.activity_users(0).items()}
     assert [len(people[s]) for s in ("train", "val", "test")] == [18, 6, 6]
     assert set.union(*people.values()) == set(range(1, 31))
     assert not (people["train"] & people["val"] or people["train"] & people["test"] or people["val"] & people["test"])
     assert people["test"] == {3, 5, 11, 12, 22, 27}  # the list in datasets/activity/DATASHEET.md
-    assert {n: len(ids) for n, ids in tasks.activity_users(0).items()} == ll.load("activity").sizes()
-    assert set(tasks.activity_users(1)["test"].tolist()) != people["test"]  # another seed, other people
+    assert {n: len(ids) for n, ids in loaders.activity_users(0).items()} == ll.load("activity").sizes()
+    assert set(loaders.activity_users(1)["test"].tolist()) != people["test"]  # another seed, other people
     monkeypatch.setenv("LIGHTLAB_QUICK", "0")
-    windows_per_person = np.bincount(np.concatenate(list(tasks.activity_users(0).values())))[1:]
+    windows_per_person = np.bincount(np.concatenate(list(loaders.activity_users(0).values())))[1:]
     assert windows_per_person.sum() == 4249 and 140 <= windows_per_person.min() <= windows_per_person.max() <= 162
 
 
 def test_activity_windows_are_2_56_s_at_50_hz_overlapping_by_half():
-    x, labels, users = tasks._activity_windows()  # in file order, before splitting and standardising
+    x, labels, users = loaders._activity_windows()  # in file order, before splitting and standardising
     assert x.shape == (4249, 6, 128) and len(labels) == len(users) == 4249
     assert np.array_equal(x[0, :, 64:], x[1, :, :64])  # consecutive windows of one bout share 64 samples
     assert 0.9 < np.linalg.norm(x[:, :3].mean(axis=2), axis=1).mean() < 1.1  # accelerometer in g: gravity ~ 1
     task = ll.load("activity")
     assert task.sample_rate == 50.0
-    with pytest.raises(data.DataError, match="128 samples at 50 Hz = 2.56 s"):
+    with pytest.raises(tasks.DataError, match="128 samples at 50 Hz = 2.56 s"):
         task.check_input(torch.zeros(1, 6, 100))
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import lightlab as ll
-from lightlab import distill as D
+from lightlab.techniques import distill as D
 
 
 def student(seed: int = 0):

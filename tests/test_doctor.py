@@ -1,7 +1,7 @@
 import shutil
 
 import lightlab as ll
-from lightlab import selfcheck
+from lightlab.face import selfcheck
 
 
 def test_doctor_passes_here(capsys):

@@ -1,12 +1,12 @@
-"""The synthetic ECG task (lightlab.ecg): seeded, balanced, split by patient, with the rhythms it claims."""
+"""The synthetic ECG task (ll.ecg): seeded, balanced, split by patient, with the rhythms it claims."""
 
 import numpy as np
 import pytest
 import torch
 
 import lightlab as ll
-from lightlab import ecg
-from lightlab.data import DataError
+from lightlab.data import ecg
+from lightlab.data.tasks import DataError
 
 
 @pytest.fixture(scope="module")

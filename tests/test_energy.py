@@ -17,7 +17,7 @@ import codecarbon.lock
 import pytest
 import torch
 
-from lightlab import energy
+from lightlab.measurement import energy
 
 KEYS = {"model", "metric", "value", "unit", "method"}
 EXAMPLE = torch.rand(64, 1, 8, 8)
@@ -290,5 +290,5 @@ def test_foreign_load_ignores_counter_ticks():
 
 
 def test_import_does_not_load_codecarbon():
-    code = "import sys, lightlab.energy; assert 'codecarbon' not in sys.modules"
+    code = "import sys, lightlab.measurement.energy; assert 'codecarbon' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""The synthetic lidar world (lightlab.lidar): seeded data, the action rule, disjoint rooms, closed-loop driving."""
+"""The synthetic lidar world (ll.lidar): seeded data, the action rule, disjoint rooms, closed-loop driving."""
 
 import hashlib
 
@@ -7,9 +7,11 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import lidar
-from lightlab.lidar import world as lw
-from lightlab.lidar.drive import SIM_STEP_S
+from lightlab.applications import driving
+from lightlab.applications.driving import SIM_STEP_S
+from lightlab.data import lidar
+from lightlab.data import lidar as lw
+from lightlab.face.views import driving as driving_views
 
 
 @pytest.fixture(scope="module")
@@ -95,9 +97,9 @@ def test_task_is_labelled_synthetic_and_matches_the_generator(scans):
 
 def test_fresh_answers_crash_less_than_stale_ones():
     worlds = [lidar.held_out_world(i) for i in range(3)]
-    config = lidar.DriveConfig(speed=1.5, period_ms=50, duration_s=10)
-    fresh = [lidar.drive(lidar.label, w, 0.0, config, sensor=lidar.PERFECT) for w in worlds]
-    stale = [lidar.drive(lidar.label, w, 400.0, config, sensor=lidar.PERFECT) for w in worlds]
+    config = driving.DriveConfig(speed=1.5, period_ms=50, duration_s=10)
+    fresh = [driving.drive(lidar.label, w, 0.0, config, sensor=lidar.PERFECT) for w in worlds]
+    stale = [driving.drive(lidar.label, w, 400.0, config, sensor=lidar.PERFECT) for w in worlds]
     assert sum(r.collisions for r in fresh) == 0 < sum(r.collisions for r in stale)
     assert all(r.dropped == 0 for r in fresh) and all(r.dropped_share > 0.8 for r in stale)  # 1 scan in 9 is used
     # with instant answers the acted-on scan is on average half a period old (minus half a tick)
@@ -106,9 +108,9 @@ def test_fresh_answers_crash_less_than_stale_ones():
 
 
 def test_drive_is_deterministic_and_counts_missed_deadlines(small):
-    world, config = lidar.held_out_world(1), lidar.DriveConfig(period_ms=20, duration_s=4, slowdown=100)
-    policy = lidar.model_policy(small)
-    a, b = (lidar.drive(policy, world, [0.1, 0.3], config) for _ in range(2))
+    world, config = lidar.held_out_world(1), driving.DriveConfig(period_ms=20, duration_s=4, slowdown=100)
+    policy = driving.model_policy(small)
+    a, b = (driving.drive(policy, world, [0.1, 0.3], config) for _ in range(2))
     assert np.array_equal(a.path, b.path) and a.collisions == b.collisions
     # 10 or 30 ms per answer (x100 assumed) against a 20 ms period: the 30 ms answers miss their deadline
     assert 0 < a.missed_deadlines < a.frames - a.dropped and a.dropped > 0
@@ -126,24 +128,24 @@ def test_drive_is_deterministic_and_counts_missed_deadlines(small):
 )
 def test_bad_drive_settings_are_refused(bad, match):
     with pytest.raises(ValueError, match=match):
-        lidar.DriveConfig(**bad)
+        driving.DriveConfig(**bad)
 
 
 def test_compare_drives_needs_runs(small):
     with pytest.raises(ValueError, match="at least one room"):
-        lidar.compare_drives({"small": small}, {"small": 0.03}, worlds=0)
+        driving.compare_drives({"small": small}, {"small": 0.03}, worlds=0)
 
 
 def test_bad_latency_is_refused():
     with pytest.raises(ValueError, match="latency"):
-        lidar.drive(lidar.label, lidar.held_out_world(0), -1.0)
+        driving.drive(lidar.label, lidar.held_out_world(0), -1.0)
     with pytest.raises(ValueError, match="latency"):
-        lidar.drive(lidar.label, lidar.held_out_world(0), [])
+        driving.drive(lidar.label, lidar.held_out_world(0), [])
 
 
 def test_deadline_report_scales_measured_latency_by_the_assumed_slowdown():
     timing = ll.measure.Timing([1.0, 2.0, 3.0, 4.0], warmup=0, threads=1, batch_size=1)
-    report = lidar.deadline_report({"m": timing}, period_ms=25, slowdown=10)
+    report = driving.deadline_report({"m": timing}, period_ms=25, slowdown=10)
     assert report.value("m", "latency_p50") == pytest.approx(25.0)
     assert report.value("m", "late_share") == pytest.approx(50.0)
     assert all("ASSUMED" in r["method"] for r in report.rows if r["metric"].startswith("latency"))
@@ -151,15 +153,15 @@ def test_deadline_report_scales_measured_latency_by_the_assumed_slowdown():
 
 def test_explorers_follow_their_controls(small):
     timings = {"small": ll.measure.Timing([0.05, 0.06], 0, 1, 1), "slow": ll.measure.Timing([0.6, 0.9], 0, 1, 1)}
-    deadline = lidar.DeadlineExplorer(timings)
+    deadline = driving_views.DeadlineExplorer(timings)
     deadline.device.value = 50.0
     assert deadline.result.value("slow", "late_share") == 0  # 30-45 ms (x50 assumed) at 10 scans per second
     deadline.rate.value = 25
     assert deadline.result.value("slow", "late_share") == 50 and "misses" in deadline.summary.value
     assert deadline.result.value("small", "late_share") == 0
-    explorer = lidar.DriveExplorer({"small": small}, {"small": timings["small"]}, duration_s=3)
+    explorer = driving_views.DriveExplorer({"small": small}, {"small": timings["small"]}, duration_s=3)
     explorer.speed.value = 1.0
     runs = explorer.result
     assert len(runs) == 2 and all(r.config.speed == 1.0 and r.config.slowdown == 500 for r in runs.values())
     assert "bumps" in explorer.summary.value
-    assert lidar.plot_scan(lidar.held_out_world(0), (1.0, 1.0, 0.0)).data
+    assert driving_views.plot_scan(lidar.held_out_world(0), (1.0, 1.0, 0.0)).data

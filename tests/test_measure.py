@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import lightlab as ll
-from lightlab import measure
+from lightlab.measurement import measure
 
 
 def test_report_rows_for_zoo_models(digits, zoo_models):

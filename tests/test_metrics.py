@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 import lightlab as ll
-from lightlab import metrics
-from lightlab.measure import task_scores
+from lightlab.measurement import metrics
+from lightlab.measurement.measure import task_scores
 
 
 def test_confusion_counts_rows_true_columns_predicted():

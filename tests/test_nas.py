@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import nas
+from lightlab.techniques import nas
 
 TINY = nas.Space(kinds=("mlp", "conv"), depths=(0, 1), widths=(8, 16), kernels=(3,))
 

@@ -4,7 +4,7 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 import lightlab as ll
-from lightlab.prune import PruneConfig
+from lightlab.techniques.prune import PruneConfig
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab.quantize import QuantConfig, dequantize, kmeans_quantize, linear_quantize
+from lightlab.techniques.quantize import QuantConfig, dequantize, kmeans_quantize, linear_quantize
 
 W = torch.tensor([[-1.0, -0.5, 0.0, 0.25], [0.1, 0.2, 0.3, 2.0]])
 
@@ -83,7 +83,7 @@ def test_config_validation_names_the_fix():
 
 
 def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
-    from lightlab.int8 import calibration_inputs
+    from lightlab.techniques.int8 import calibration_inputs
 
     assert calibration_inputs(digits, 320).shape == (320, 1, 8, 8)
     assert calibration_inputs(digits.test, 100).shape == (100, 1, 8, 8)

@@ -7,8 +7,8 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 import lightlab as ll
-from lightlab.adaptive import controller as ctl
-from lightlab.adaptive import slimmable as sl
+from lightlab.techniques.adaptive import controller as ctl
+from lightlab.techniques.adaptive import slimmable as sl
 
 SHAPE = (1, 8, 8)
 

@@ -4,8 +4,8 @@ import pytest
 from _solutions import load as solutions
 
 import lightlab as ll
-from lightlab import budget
-from lightlab.checks import wearables
+from lightlab.face.checks import wearables
+from lightlab.measurement import budget
 
 
 def test_peak_activation_solution_passes_and_mistakes_get_a_hint():

@@ -6,7 +6,8 @@ import pytest
 from _solutions import load as solutions
 
 import lightlab as ll
-from lightlab import lidar
+from lightlab.applications import driving
+from lightlab.data import lidar
 
 
 @pytest.fixture(scope="module")
@@ -47,11 +48,11 @@ def test_usual_mistakes_get_a_hint():
 
 def test_dropped_share_matches_the_simulation(sol):
     for latency_ms, period_ms in ((30, 50), (120, 50), (260, 100)):
-        run = lidar.drive(
+        run = driving.drive(
             lidar.label,
             lidar.held_out_world(0),
             float(latency_ms),
-            lidar.DriveConfig(period_ms=period_ms, duration_s=6),
+            driving.DriveConfig(period_ms=period_ms, duration_s=6),
             sensor=lidar.PERFECT,
         )
         assert run.dropped_share == pytest.approx(sol.dropped_share(latency_ms, period_ms), abs=0.02)
@@ -67,7 +68,7 @@ def test_exercise_3_target_is_reachable(sol, models):
     example = lidar.to_input(lidar.generate("test").noisy[:1])
     # The fastest of 50 measured calls on one thread: on a busy test machine other programs inflate the median and
     # the tail, which would then be multiplied by 500; the minimum is the models' own cost.
-    timings = {name: [min(t.samples_ms)] for name, t in lidar.time_models(models, example, repeats=50).items()}
+    timings = {name: [min(t.samples_ms)] for name, t in driving.time_models(models, example, repeats=50).items()}
     report = sol.exercise_3(models, timings)
     assert report.value("small", "distance") >= 2 * report.value("large", "distance")
     assert report.value("large", "dropped_frames") > 0 == report.value("small", "dropped_frames")

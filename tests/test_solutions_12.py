@@ -4,8 +4,8 @@ import torch
 from _solutions import load as solutions
 
 import lightlab as ll
-from lightlab import ecg
-from lightlab.checks import healthcare as checks
+from lightlab.data import ecg
+from lightlab.face.checks import healthcare as checks
 
 
 @pytest.fixture(scope="module")

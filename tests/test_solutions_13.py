@@ -5,7 +5,7 @@ import pytest
 from _solutions import load as solutions
 
 import lightlab as ll
-import lightlab.checks.industrial as checks
+import lightlab.face.checks.industrial as checks
 
 
 @pytest.fixture(scope="module")

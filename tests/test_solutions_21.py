@@ -2,7 +2,7 @@ import pytest
 from _solutions import load as solutions
 
 import lightlab as ll
-from lightlab import nas
+from lightlab.techniques import nas
 
 
 def test_pareto_solution_passes_and_mistakes_get_a_hint():

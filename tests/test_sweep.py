@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import cli
-from lightlab.sweep import Trial
+from lightlab.face import cli
+from lightlab.measurement.sweep import Trial
 
 TESTS = Path(__file__).resolve().parent
 
@@ -66,7 +66,7 @@ def test_bad_input_is_refused_with_the_fix(tmp_path):
         ll.sweep.run(noisy_square, [{"x": 1}], path, executor="dask")
     with pytest.raises(TypeError, match="fn is a int"):
         ll.sweep.run(3, [{"x": 1}], path)
-    with pytest.raises(FileNotFoundError, match="run lightlab.sweep.run"):
+    with pytest.raises(FileNotFoundError, match="run ll.sweep.run"):
         ll.sweep.load(tmp_path / "missing.jsonl")
     assert not path.read_text()  # nothing was recorded by refused calls
 
@@ -231,7 +231,7 @@ def test_cli_sweep_resumes_and_summarises(tmp_path, capsys, monkeypatch):
         [
             sys.executable,
             "-m",
-            "lightlab.cli",
+            "lightlab.face.cli",
             "sweep",
             "--seeds",
             "2",

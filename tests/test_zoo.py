@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab import zoo
+from lightlab.models import zoo
 
 
 def test_names_and_sizes():

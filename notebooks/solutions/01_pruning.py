@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import lightlab as ll
-from lightlab.prune import PruneConfig
+from lightlab.techniques.prune import PruneConfig
 
 
 def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:

@@ -5,7 +5,7 @@ from math import prod
 import torch
 
 import lightlab as ll
-from lightlab import budget
+from lightlab.measurement import budget
 
 EARBUD = budget.Device("earbud", ram=4 * 1024, flash=16 * 1024, weights_in_ram=False,
                        source="a budget for exercise 3")

@@ -5,7 +5,9 @@ import math
 import torch
 
 import lightlab as ll
-from lightlab import lidar
+from lightlab.applications import driving
+from lightlab.data import lidar
+from lightlab.face.views import driving as driving_views
 
 GAP_M = 0.35  # protective field (0.55 m from the centre) minus the robot's radius (0.2 m)
 
@@ -31,8 +33,8 @@ def dropped_share(latency_ms: float, period_ms: float) -> float:
 def exercise_3(models: dict[str, torch.nn.Module], timings: dict[str, ll.measure.Timing],
                slowdown: float = 500.0) -> ll.Report:
     """Exercise 3: both models at 1.5 m/s, 10 scans per second, on the assumed Cortex-M4-class MCU, 8 rooms x 3."""
-    config = lidar.DriveConfig(speed=1.5, period_ms=100, slowdown=slowdown, duration_s=20)
-    return lidar.compare_drives(models, timings, config, worlds=8, seeds=3)
+    config = driving.DriveConfig(speed=1.5, period_ms=100, slowdown=slowdown, duration_s=20)
+    return driving.compare_drives(models, timings, config, worlds=8, seeds=3)
 
 
 def mlp_accuracy(task: ll.Task) -> float:

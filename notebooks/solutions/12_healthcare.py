@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 import lightlab as ll
-from lightlab import ecg
+from lightlab.data import ecg
 
 
 def screening(cm: np.ndarray) -> tuple[float, float]:

@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 import lightlab as ll
-from lightlab import anomaly
+from lightlab.applications import anomaly
 
 
 def false_alarms_per_day(specificity: float, readings_per_second: float, normal_share: float) -> float:

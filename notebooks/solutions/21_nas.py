@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import lightlab as ll
-from lightlab import nas
+from lightlab.techniques import nas
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:

@@ -1,0 +1,325 @@
+"""Device budgets: does a model fit a microcontroller, a smartwatch or a phone?
+
+``fits(model, example, device)`` compares what a model needs with what a device has:
+
+- **flash** (storage): the bytes of the model's real serialized file, the .onnx file of an ONNX Runtime model
+  (int8 or float) or ``torch.save(state_dict)`` of a PyTorch one. A microcontroller also stores a runtime
+  (e.g. TensorFlow Lite Micro) and the application beside it: that is not counted.
+- **RAM**: an *estimate*, at batch 1, of the largest input + output of any one layer, each activation value
+  counted at the precision it is stored in (4 bytes float32, 1 byte int8): a layer-by-layer runtime must hold
+  both at once. A PyTorch model is walked module by module as ``ll.measure.peak_memory`` does (a ReLU or a
+  Flatten counts as a layer); an ONNX Runtime model operator by operator as ONNX Runtime runs it (int8: each ReLU
+  folded into the layer before it, quantize/dequantize steps into their neighbours). A microcontroller runs its
+  weights from flash, so RAM holds the activations only; a watch or a phone loads the weights into RAM too, so
+  they are added. Scratch buffers, the runtime, the operating system and the rest of the application are not
+  counted: a model that uses most of a budget does not fit in practice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import prod
+
+import ipywidgets as w
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from torch import nn
+
+from lightlab.data.tasks import Task
+from lightlab.face.widgets import Explorer
+from lightlab.measurement import measure
+from lightlab.measurement.measure import file_size
+from lightlab.measurement.report import Report
+from lightlab.models.onnx import OnnxModel
+
+KB, MB, GB = 1024, 1024**2, 1024**3
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device class: its RAM and flash (storage) in bytes, whether weights load into RAM, and the source."""
+
+    name: str
+    ram: int
+    flash: int
+    weights_in_ram: bool  # False on microcontrollers: the weights are read from flash where they are stored
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.ram <= 0 or self.flash <= 0:
+            raise ValueError(
+                f"device {self.name!r} needs ram and flash in bytes, both > 0; got ram={self.ram}, "
+                f"flash={self.flash} (e.g. ram=256 * budget.KB, flash=budget.MB)"
+            )
+
+
+# Vendors' published figures for one well-known device of each class (whole device: nothing reserved for the OS).
+DEVICES = {
+    d.name: d
+    for d in [
+        Device(
+            "Arduino Uno (ATmega328P)",
+            2 * KB,
+            32 * KB,
+            False,
+            "Microchip ATmega328P datasheet: 8-bit AVR, 16 MHz, 2 KB SRAM, 32 KB flash",
+        ),
+        Device(
+            "MCU (nRF52840)",
+            256 * KB,
+            1 * MB,
+            False,
+            "Nordic nRF52840 product specification: Cortex-M4F, 64 MHz, 256 KB RAM, 1 MB flash "
+            "(the chip of the Arduino Nano 33 BLE Sense used in TinyML courses)",
+        ),
+        Device(
+            "MCU (STM32L4R5)",
+            640 * KB,
+            2 * MB,
+            False,
+            "ST STM32L4R5ZI datasheet: Cortex-M4F, 120 MHz, 640 KB SRAM, 2 MB flash "
+            "(its Nucleo board is the MLPerf Tiny reference platform)",
+        ),
+        Device(
+            "smartwatch (Galaxy Watch4)",
+            int(1.5 * GB),
+            16 * GB,
+            True,
+            "Samsung Galaxy Watch4 (2021): Exynos W920, 2x Cortex-A55 1.18 GHz, 1.5 GB RAM, 16 GB storage, "
+            "shared with Wear OS and the other apps",
+        ),
+        Device(
+            "phone (Pixel 8)",
+            8 * GB,
+            128 * GB,
+            True,
+            "Google Pixel 8 (2023): Tensor G3, 8 GB RAM, 128 GB storage (base model), shared with Android and "
+            "the other apps",
+        ),
+    ]
+}
+
+
+def lookup(device: str | Device) -> Device:
+    """Return the Device called ``device`` (a Device passes through), or raise listing the known ones."""
+    if isinstance(device, Device):
+        return device
+    if device not in DEVICES:
+        raise ValueError(
+            f"unknown device {device!r}; known devices: {', '.join(DEVICES)} (or pass your own lightlab.budget.Device)"
+        )
+    return DEVICES[device]
+
+
+def format_bytes(n: float) -> str:
+    """Return ``n`` bytes in the unit that reads best (B, KB, MB, GB; 1 KB = 1024 B)."""
+    for unit, size in (("GB", GB), ("MB", MB), ("KB", KB)):
+        if abs(n) >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
+def activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
+    """Return the largest input + output activation bytes of any one layer at batch 1 (an estimate)."""
+    if isinstance(model, OnnxModel):
+        return _onnx_activation_bytes(model)
+    # measure.peak_memory = weights + largest layer input+output; the weights are counted apart (flash).
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
+    return measure.peak_memory(model, example[:1]) - weights
+
+
+def _onnx_activation_bytes(model: OnnxModel) -> int:
+    """Return the largest input + output bytes of any operator of the .onnx graph, as ONNX Runtime runs it."""
+    import onnx
+
+    graph = onnx.shape_inference.infer_shapes(onnx.load_from_string(model.onnx_bytes)).graph
+    types = {v.name: v.type.tensor_type for v in (*graph.value_info, *graph.input, *graph.output)}
+    constants, inputs = {t.name for t in graph.initializer}, {v.name for v in graph.input}
+    # ONNX Runtime fuses DequantizeLinear -> operator -> QuantizeLinear into one int8 operator (QLinearConv...):
+    # between operators a float tensor then lives as its int8 twin. Only the input's quantization runs by itself.
+    twin = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear":
+            twin[node.output[0]] = node.input[0]
+        elif node.op_type == "QuantizeLinear" and node.input[0] not in inputs:
+            twin[node.input[0]] = node.output[0]
+
+    def nbytes(name: str) -> int:
+        t = types[name]
+        values = prod(d.dim_value or 1 for d in t.shape.dim)  # the symbolic batch dimension counts as 1
+        return values * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
+
+    largest = 0
+    for node in graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.input[0] not in inputs:
+            continue
+        names = {twin.get(n, n) for n in (*node.input, *node.output) if n} - constants  # weights stay in flash
+        largest = max(largest, sum(nbytes(n) for n in names))
+    return largest
+
+
+@dataclass
+class Fit:
+    """What a model needs on a device against what the device has (bytes), and how each need was obtained."""
+
+    model: str
+    device: Device
+    precision: str
+    flash_used: int
+    ram_used: int
+    flash_method: str
+    ram_method: str
+
+    @property
+    def fits_flash(self) -> bool:
+        """Return True when the model file fits the device's flash."""
+        return self.flash_used <= self.device.flash
+
+    @property
+    def fits_ram(self) -> bool:
+        """Return True when the RAM estimate fits the device's RAM."""
+        return self.ram_used <= self.device.ram
+
+    @property
+    def ok(self) -> bool:
+        """Return True when both flash and RAM fit."""
+        return self.fits_flash and self.fits_ram
+
+    @property
+    def message(self) -> str:
+        """Return one sentence: it fits, or what does not fit and by how much."""
+        parts = []
+        for what, used, have in (
+            ("flash", self.flash_used, self.device.flash),
+            ("RAM", self.ram_used, self.device.ram),
+        ):
+            verdict = f"over by {format_bytes(used - have)}" if used > have else f"{100 * used / have:.2g} % used"
+            parts.append(f"{what} {format_bytes(used)} of {format_bytes(have)} ({verdict})")
+        head = "fits" if self.ok else "does NOT fit"
+        return f"{self.model} ({self.precision}) {head} {self.device.name}: {'; '.join(parts)}"
+
+    def report(self) -> Report:
+        """Return the needs and the budgets as Report rows (bytes), each with its method."""
+        label, source = f"{self.model} on {self.device.name}", f"device budget: {self.device.source}"
+        return (
+            Report()
+            .add(label, "flash_used", self.flash_used, "bytes", self.flash_method)
+            .add(label, "flash_available", self.device.flash, "bytes", source)
+            .add(label, "ram_used", self.ram_used, "bytes", self.ram_method)
+            .add(label, "ram_available", self.device.ram, "bytes", source)
+        )
+
+
+def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: str | None = None) -> Fit:
+    """Return a Fit: ``model``'s file size and RAM estimate (batch 1) against ``device``'s flash and RAM."""
+    target = lookup(device)
+    try:
+        with torch.inference_mode():
+            model.eval()(example[:1])
+    except Exception as err:  # PyTorch raises RuntimeError, ONNX Runtime exception types of its own
+        raise ValueError(
+            f"the model does not accept inputs of shape {list(example.shape[1:])} "
+            f"(batch first): pass an example batch of its task. (It said: {err})"
+        ) from err
+    flash, how = file_size(model)
+    precision = getattr(model, "precision", "fp32")
+    ram = activation_bytes(model, example)
+    walk = "operators of the .onnx graph" if isinstance(model, OnnxModel) else "PyTorch modules (forward hooks)"
+    ram_method = (
+        f"estimate: largest input+output of one layer at batch 1 over the {walk}, each value at its "
+        "stored size (float32 4 bytes, int8 1 byte)"
+    )
+    if target.weights_in_ram:
+        ram, ram_method = ram + flash, ram_method + " + the weights file, loaded into RAM"
+    return Fit(name or type(model).__name__, target, precision, flash, ram, how, ram_method)
+
+
+def plot_fits(results: list[Fit]) -> go.Figure:
+    """Return bars of flash and RAM used, as % of each device's budget (log scale; the dashed line is 100 %)."""
+    fig = go.Figure()
+    labels = [f"{f.model} ({f.precision})<br>{f.device.name}" for f in results]
+    for what, used, have in (("flash", "flash_used", "flash"), ("RAM", "ram_used", "ram")):
+        shares = [100 * getattr(f, used) / getattr(f.device, have) for f in results]
+        text = [f"{format_bytes(getattr(f, used))} of {format_bytes(getattr(f.device, have))}" for f in results]
+        fig.add_bar(
+            x=labels,
+            y=shares,
+            name=what,
+            text=text,
+            textposition="outside",
+            marker_pattern_shape=["" if s <= 100 else "x" for s in shares],
+        )
+    fig.add_hline(y=100, line_dash="dash", annotation_text="budget (100 %)")
+    fig.update_layout(
+        barmode="group",
+        yaxis_type="log",
+        yaxis_title="% of the device's budget",
+        height=420,
+        title="Above the dashed line: does not fit (hatched bars)",
+    )
+    return fig
+
+
+@dataclass
+class Survey:
+    """Each model and its int8 copy, measured (``report``) and checked against a device (``fits``)."""
+
+    report: Report
+    fits: list[Fit]
+    models: dict[str, nn.Module]  # "NAME" (as given) and "NAME int8" (ONNX Runtime static int8)
+
+
+def survey(models: dict[str, nn.Module], task: Task, device: str | Device, energy: bool = False) -> Survey:
+    """Return a Survey: ``measure`` at batch 1 of every model and its int8 copy, and their Fits on ``device``."""
+    from lightlab.techniques import quantize
+
+    config = quantize.QuantConfig(backend="onnxruntime", mode="static", calibration=task)
+    variants = {}
+    for name, model in models.items():
+        variants |= {name: model, f"{name} int8": quantize.quantize(model, config)}
+    report = measure.measure(variants, task, batch_sizes=(1,), energy=energy)
+    checks = [fits(m, task.example(1), device, name=n.removesuffix(" int8")) for n, m in variants.items()]
+    return Survey(report, checks, variants)
+
+
+class DevicePicker(Explorer):
+    """Pick a device, a model and a precision: fits or not, with flash and RAM bars (int8 = ONNX Runtime static)."""
+
+    def __init__(
+        self,
+        models: dict[str, nn.Module],
+        task: Task,
+        device: str = "MCU (nRF52840)",
+        int8: dict[str, nn.Module] | None = None,
+    ):
+        self.models, self.task = models, task
+        self.device = w.Dropdown(options=list(DEVICES), value=lookup(device).name, description="device")
+        self.model = w.Dropdown(options=list(models), description="model")
+        self.precision = w.ToggleButtons(options=["fp32", "int8"], description="precision")
+        self.summary, self.output = w.Label(), w.Output()
+        self.result: Fit | None = None
+        self._int8 = dict(int8 or {})  # int8 models given, or quantized once per model on first request
+        for control in (self.device, self.model, self.precision):
+            control.observe(lambda _change: self.run(), names="value")
+        self.widget = w.VBox([w.HBox([self.device, self.model]), self.precision, self.summary, self.output])
+
+    def variant(self) -> nn.Module:
+        """Return the chosen model at the chosen precision (int8: ONNX Runtime static, calibrated on the task)."""
+        name = self.model.value
+        if self.precision.value == "fp32":
+            return self.models[name]
+        if name not in self._int8:
+            from lightlab.techniques import quantize
+
+            config = quantize.QuantConfig(backend="onnxruntime", mode="static", calibration=self.task)
+            self._int8[name] = quantize.quantize(self.models[name], config)
+        return self._int8[name]
+
+    def run(self) -> Fit:
+        """Check the chosen model on the chosen device, redraw the bars and return the Fit."""
+        result = fits(self.variant(), self.task.example(1), self.device.value, name=self.model.value)
+        self.result = result
+        self.redraw(plot_fits([result]))
+        self.summary.value = result.message  # last, so a changed sentence means the chart is redrawn too
+        return result

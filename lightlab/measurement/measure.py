@@ -1,0 +1,338 @@
+"""Measure any ``nn.Module`` the same way: accuracy, size, MACs, latency, throughput, memory (and energy).
+
+``measure(models, task)`` returns a ``Report`` of tidy rows ``{model, metric, value, unit, method}``;
+every number says how it was obtained.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from lightlab import config
+from lightlab.data.tasks import Task, check_inputs
+from lightlab.measurement import metrics
+from lightlab.measurement.energy import (
+    FOREIGN_LOAD_LIMIT,
+    cpu_seconds,
+    expected_method,
+    foreign_cores,
+    measure_energy,
+    method,
+    modelled_energy,
+)
+from lightlab.measurement.report import Report
+
+
+def count_params(model: nn.Module) -> int:
+    """Return the number of parameters (weights and biases) in ``model``."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def serialized_size(model: nn.Module) -> int:
+    """Return the size in bytes of ``model``'s state_dict as written by ``torch.save``."""
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
+
+
+def file_size(model: nn.Module) -> tuple[int, str]:
+    """Return the bytes a model takes on disk and how they were obtained (an .onnx file, or torch.save)."""
+    onnx = getattr(model, "onnx_bytes", None)
+    if onnx is not None:
+        return len(onnx), "bytes of the .onnx file"
+    # A torch.compile'd module keeps the original under _orig_mod; its state_dict keys would be prefixed.
+    return serialized_size(getattr(model, "_orig_mod", model)), "torch.save(state_dict) bytes"
+
+
+@torch.inference_mode()
+def count_macs(model: nn.Module, example: torch.Tensor) -> int:
+    """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter)."""
+    if getattr(model, "macs_per_sample", None):  # e.g. an ONNX Runtime session, invisible to PyTorch's counter
+        return int(model.macs_per_sample) * example.shape[0]
+    with FlopCounterMode(display=False) as counter:
+        model(example)
+    return counter.get_total_flops() // 2
+
+
+def peak_memory(model: nn.Module, example: torch.Tensor) -> int:
+    """Return weight bytes plus the largest input+output activation bytes of any one layer (MCU-style peak)."""
+    # Outside inference mode: some quantized tensor subclasses refuse state_dict() inside it.
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
+    return weights + _largest_activation(model, example)
+
+
+@torch.inference_mode()
+def _largest_activation(model: nn.Module, example: torch.Tensor) -> int:
+    largest = 0
+
+    def hook(_module, inputs, output):
+        nonlocal largest
+        tensors = [t for t in (*inputs, output) if isinstance(t, torch.Tensor)]
+        largest = max(largest, sum(t.numel() * t.element_size() for t in tensors))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    handles = [m.register_forward_hook(hook) for m in leaves]
+    try:
+        model(example)
+    finally:
+        for h in handles:
+            h.remove()
+    return largest
+
+
+@dataclass
+class Timing:
+    """Latency samples in milliseconds, with the settings that produced them."""
+
+    samples_ms: list[float]
+    warmup: int
+    threads: int
+    batch_size: int
+    foreign_cores: float = 0.0  # CPU used by other processes while timing, in cores
+
+    @property
+    def note(self) -> str | None:
+        """Return a warning when other processes competed for the CPU during the timing, else None."""
+        if self.foreign_cores <= FOREIGN_LOAD_LIMIT:
+            return None
+        return f"disturbed: other processes used {self.foreign_cores:.1f} cores while timing; rerun on a quiet machine"
+
+    @property
+    def p50(self) -> float:
+        """Return the median latency in ms."""
+        return float(np.percentile(self.samples_ms, 50))
+
+    @property
+    def p90(self) -> float:
+        """Return the 90th-percentile latency in ms."""
+        return float(np.percentile(self.samples_ms, 90))
+
+    @property
+    def iqr(self) -> float:
+        """Return the interquartile range in ms (the spread we report)."""
+        q1, q3 = np.percentile(self.samples_ms, [25, 75])
+        return float(q3 - q1)
+
+    @property
+    def method(self) -> str:
+        """Return how these samples were taken."""
+        return (
+            f"wall clock, {len(self.samples_ms)} runs after {self.warmup} warm-up, "
+            f"batch {self.batch_size}, {self.threads} threads"
+        )
+
+
+@torch.inference_mode()
+def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None, repeats: int | None = None) -> Timing:
+    """Return per-call latency samples of ``model(example)`` after warm-up (garbage collector paused)."""
+    warmup = int(warmup if warmup is not None else config.pick(10, 3))
+    repeats = int(repeats if repeats is not None else config.pick(100, 20))
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+    model.eval()
+    for _ in range(warmup):
+        model(example)
+    samples = []
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    busy0, own0 = cpu_seconds()
+    begin = time.perf_counter()
+    try:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(example)
+            samples.append((time.perf_counter() - start) * 1e3)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    busy1, own1 = cpu_seconds()
+    foreign = foreign_cores(busy1 - busy0, own1 - own0, time.perf_counter() - begin)
+    return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
+
+
+def interleaved(
+    models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 3, repeats: int | None = None
+) -> dict[str, Timing]:
+    """Time models in turns for ``rounds`` rounds and keep each model's best round (lowest p50).
+
+    Other processes on a shared machine can only add time, and they hit models unevenly (PyTorch's threads wait
+    for each other when a core is taken away); taking turns and keeping the best round compares like with like.
+    """
+    best: dict[str, Timing] = {}
+    for _ in range(rounds):
+        for name, model in models.items():
+            t = latency(model, x, repeats=repeats)
+            if name not in best or t.p50 < best[name].p50:
+                best[name] = t
+    return best
+
+
+def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
+    """Raise a clear error when ``model`` cannot take ``example`` or gives the wrong number of outputs."""
+    expected = (
+        f"task {task.name!r} gives inputs of shape [batch, {', '.join(map(str, task.input_shape))}]"
+        if task
+        else f"the example has shape {list(example.shape)}"
+    )
+    try:
+        with torch.inference_mode():
+            out = model.eval()(example[:1])
+    except RuntimeError as err:
+        raise ValueError(
+            f"model {name!r} does not accept these inputs: {expected}. "
+            f"Build the model for that input shape. (PyTorch said: {err})"
+        ) from err
+    if task and (out.dim() != 2 or out.shape[1] != task.num_classes):
+        raise ValueError(
+            f"model {name!r} returns outputs of shape {list(out.shape)}, but task {task.name!r} "
+            f"has {task.num_classes} classes: its last layer should have {task.num_classes} outputs"
+        )
+
+
+def environment() -> dict:
+    """Return the machine and software a report was measured on."""
+    from lightlab import __version__
+
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "int8_instructions": ", ".join(int8_instructions()) or "none found",
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "lightlab": __version__,
+        "platform": platform.platform(),
+        "energy_method": expected_method(),
+        "quick_mode": config.quick(),
+    }
+
+
+def cpu_model() -> str:
+    """Return the CPU's model name."""
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def int8_instructions() -> list[str]:
+    """Return the int8 dot-product instruction sets this CPU reports (AVX-512 VNNI, AVX-VNNI, ARM dotprod)."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        return []
+    known = {"avx512_vnni": "AVX-512 VNNI", "avx_vnni": "AVX-VNNI", "amx_int8": "AMX-INT8", "asimddp": "ARM dotprod"}
+    return [label for flag, label in known.items() if flag in flags]
+
+
+def task_scores(model: nn.Module, task: Task, split: str = "test") -> dict[str, float]:
+    """Return accuracy, the task's own metric and, for a detector, sensitivity and specificity (each 0..1)."""
+    y, pred = metrics.predictions(model, task.loader(split, batch_size=256))
+    cm = metrics.confusion(y, pred, task.num_classes)
+    scores = {"accuracy": metrics.accuracy(cm), task.metric: metrics.score(task.metric, cm)}
+    if task.positive in task.classes:
+        binary = metrics.binary(cm, task.classes.index(task.positive))
+        scores |= {"sensitivity": binary["sensitivity"], "specificity": binary["specificity"]}
+    return scores
+
+
+def measure(
+    models: nn.Module | Mapping[str, nn.Module],
+    task: Task | None = None,
+    example: torch.Tensor | None = None,
+    batch_sizes: tuple[int, ...] = (1, 64),
+    energy: bool = False,
+    country: str = "FRA",
+    repeats: int | None = None,
+    progress: bool = False,
+) -> Report:
+    """Return a Report measuring each model (a module or a {name: module} dict) on a Task or an example input.
+
+    With a Task: accuracy on its test split, and its real test inputs for timing. With only ``example``:
+    everything but accuracy. Modelled energy is always included; ``energy=True`` adds CodeCarbon's figures.
+    """
+    if isinstance(models, nn.Module):
+        models = {type(models).__name__: models}
+    if not models:
+        raise ValueError("no models to measure: pass a module or a non-empty {name: module} dict")
+    if task is None and example is None:
+        raise ValueError("pass a Task (for accuracy and real inputs) or an example input tensor")
+    if example is not None:
+        check_inputs(example)
+    one = example[:1] if example is not None else task.example(1)
+    report = Report(environment=environment())
+    for name, model in models.items():
+        _check_fits(name, model, one, task)
+        model.eval()
+        if task is not None:
+            for metric, value in task_scores(model, task).items():
+                report.add(
+                    name,
+                    metric,
+                    100 * value,
+                    "%",
+                    f"test split, {task.sizes()['test']} samples of "
+                    f"{task.name!r}" + (" (synthetic)" if task.synthetic else ""),
+                )
+        report.add(name, "params", count_params(model), "count", "sum of parameter elements")
+        size, how = file_size(model)
+        report.add(name, "size", size, "bytes", how)
+        report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
+        report.add(
+            name,
+            "peak_memory",
+            peak_memory(model, one),
+            "bytes",
+            "weights + largest layer input+output (forward hooks), batch 1",
+        )
+        report.rows.append(modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name))
+        for b in batch_sizes:
+            x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
+            t = latency(model, x, repeats=repeats)
+            report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
+            report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method, note=t.note)
+            if b == max(batch_sizes):
+                report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
+                report.add(
+                    name,
+                    "compute_s_per_million",
+                    t.p50 / b * 1e3,
+                    "s",
+                    f"CPU-seconds per 1e6 inferences at batch {b} ({t.threads} threads busy)",
+                )
+    if energy:
+        _add_energy(report, models, task, example, max(batch_sizes), country, progress)
+    return report
+
+
+def _add_energy(
+    report: Report,
+    models: Mapping[str, nn.Module],
+    task: Task | None,
+    example: torch.Tensor | None,
+    batch: int,
+    country: str,
+    progress: bool,
+) -> None:
+    """Append CodeCarbon energy rows (measured or estimated, as labelled) for every model."""
+    x = (
+        example
+        if example is not None and example.shape[0] >= batch
+        else (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
+    )
+    report.rows.extend(measure_energy(dict(models), x, country=country, progress=progress))
+    report.environment["energy_method"] = method()

@@ -1,0 +1,276 @@
+"""Real int8 that is smaller and faster: ONNX Runtime (an exported .onnx file you can deploy) and torchao.
+
+Reached through ``ll.quantize.quantize(model, QuantConfig(backend="onnxruntime" | "torchao"))``; the
+functions learners call directly are re-exported there too (``ll.quantize.compare_backends``).
+``OnnxModel`` wraps an ONNX Runtime session as an ``nn.Module``, so ``ll.measure`` and ``ll.train.evaluate``
+treat it like any model; its state_dict is the .onnx file itself, so its size is the real deployable size.
+"""
+
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from lightlab import config as settings
+from lightlab.data.tasks import Task
+from lightlab.measurement.measure import (
+    count_macs,
+    count_params,
+    environment,
+    file_size,
+    int8_instructions,
+    interleaved,
+    task_scores,
+)
+from lightlab.measurement.report import Report
+from lightlab.models.onnx import OnnxModel, export_onnx, quiet_loggers
+
+if TYPE_CHECKING:  # quantize.py imports this module, so QuantConfig is imported late where it is built
+    from lightlab.techniques.quantize import QuantConfig
+
+CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Layers ONNX Runtime quantizes (Conv, Gemm/MatMul) or folds away at export (BatchNorm into the Conv before it).
+ORT_SUPPORTED = (nn.Linear, *CONV, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int) -> torch.Tensor:
+    """Return up to ``size`` real inputs from a Task's train split, a DataLoader or a tensor."""
+    if data is None:
+        raise ValueError(
+            "static int8 needs calibration data: pass QuantConfig(calibration=task) (or a DataLoader "
+            "or an input tensor) so ONNX Runtime can measure each activation's range on real inputs"
+        )
+    if isinstance(data, Task):
+        return data.splits["train"].tensors[0][:size]
+    if isinstance(data, torch.Tensor):
+        return data[:size]
+    if isinstance(data, DataLoader):
+        chunks, n = [], 0
+        for batch in data:
+            x = batch[0] if isinstance(batch, (list, tuple)) else batch
+            chunks.append(x)
+            n += len(x)
+            if n >= size:
+                break
+        return torch.cat(chunks)[:size]
+    raise TypeError(f"calibration must be a Task, DataLoader or tensor, got {type(data).__name__}")
+
+
+def _unsupported(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
+    """Return 'name (Type)' for every weighted leaf layer not in ``supported``."""
+    return [
+        f"{name!r} ({type(m).__name__})"
+        for name, m in model.named_modules()
+        if not list(m.children()) and any(True for _ in m.parameters(recurse=False)) and not isinstance(m, supported)
+    ]
+
+
+def _check_layers(model: nn.Module, cfg: QuantConfig, supported: tuple[type, ...], why: str) -> None:
+    """Raise naming the layers ``cfg.backend`` cannot quantize, unless ``cfg.skip_unsupported``."""
+    bad = _unsupported(model, supported)
+    if bad and not cfg.skip_unsupported:
+        raise ValueError(
+            f"backend {cfg.backend!r} cannot quantize layer(s) {', '.join(bad)}: {why}. Pass "
+            "QuantConfig(..., skip_unsupported=True) to keep them in float32"
+        )
+
+
+def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None = None) -> OnnxModel:
+    """Return ``model`` exported to ONNX and quantized to int8 by ONNX Runtime (static QDQ or dynamic).
+
+    ``exported``: the float32 .onnx bytes of ``model`` if you already have them (saves a second export).
+    """
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    _check_layers(
+        model,
+        cfg,
+        ORT_SUPPORTED,
+        "ONNX Runtime quantizes Conv, Linear (Gemm/MatMul) and folds BatchNorm; other weighted layers stay float32",
+    )
+    model = copy.deepcopy(model).eval()  # counting MACs runs it: BatchNorm in train mode would update its stats
+    has_conv = any(isinstance(m, CONV) for m in model.modules())
+    mode = ("static" if has_conv else "dynamic") if cfg.mode == "auto" else cfg.mode
+    if mode == "dynamic" and has_conv:
+        warnings.warn(
+            "ONNX Runtime dynamic int8 on a CNN is usually SLOWER than float32 (it re-quantizes every "
+            "activation at run time, and its integer convolution kernels are slow): use mode='static'",
+            stacklevel=3,
+        )
+    if mode == "static" or cfg.calibration is not None:
+        inputs = calibration_inputs(cfg.calibration, cfg.calibration_size)
+    else:
+        raise ValueError(
+            "pass QuantConfig(calibration=task) (or an input tensor): dynamic int8 needs no "
+            "calibration, but the export needs an example input to trace the model"
+        )
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, name: str):
+            self.batches = iter([{name: inputs[i : i + 32].numpy()} for i in range(0, len(inputs), 32)])
+
+        def get_next(self) -> dict | None:
+            return next(self.batches, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, pre, out = Path(tmp, "fp32.onnx"), Path(tmp, "pre.onnx"), Path(tmp, "int8.onnx")
+        fp32.write_bytes(exported or export_onnx(model, inputs[:1]))
+        # ONNX Runtime's own recommended pre-processing (shape inference, graph clean-up) before quantizing.
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+        options = {"WeightSymmetric": cfg.scheme == "symmetric"}
+        if mode == "static":
+            quantize_static(
+                str(pre),
+                str(out),
+                Reader("input"),
+                quant_format=QuantFormat.QDQ,
+                per_channel=cfg.per_channel,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                extra_options=options,
+            )
+        else:
+            quantize_dynamic(
+                str(pre), str(out), per_channel=cfg.per_channel, weight_type=QuantType.QInt8, extra_options=options
+            )
+        return OnnxModel(out.read_bytes(), macs_per_sample=count_macs(model, inputs[:1]))
+
+
+def _torchao() -> tuple:
+    """Import torchao's int8 config and ``quantize_`` without the warnings its import logs on a CPU machine."""
+    # torchao logs "Failed to load ... .so" for its CUDA kernels, torch a deprecation about torchao's enums.
+    with quiet_loggers("torchao", "torch.utils._pytree"):
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    return Int8DynamicActivationInt8WeightConfig, quantize_
+
+
+def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
+    """Return a copy with int8 weights and dynamically quantized int8 activations in every Linear (torchao)."""
+    Int8DynamicActivationInt8WeightConfig, quantize_ = _torchao()
+    _check_layers(
+        model,
+        cfg,
+        (nn.Linear,),
+        "torchao's Int8DynamicActivationInt8WeightConfig handles nn.Linear "
+        "only (use backend='onnxruntime' for convolutions)",
+    )
+    new = copy.deepcopy(model).eval()
+    quantize_(new, Int8DynamicActivationInt8WeightConfig())
+    # Eager mode dispatches every int8 step through a tensor subclass, which small layers pay for; compiling fuses
+    # the steps into a few kernels (the first compile takes ~20 s).
+    return torch.compile(new) if cfg.compile else new
+
+
+def benchmark(
+    models: dict[str, nn.Module],
+    data: Task | torch.Tensor,
+    batch: int = 64,
+    rounds: int | None = None,
+    repeats: int | None = None,
+) -> Report:
+    """Return accuracy (with a Task), size, stored weights, latency and speed-up over the first model.
+
+    Latency is ``ll.measure.interleaved`` at ``batch``: the models take turns for ``rounds`` rounds and each
+    keeps its best round.
+    """
+    task = data if isinstance(data, Task) else None
+    x = task.example(batch) if task else data[:1].expand(batch, *data.shape[1:]).contiguous()
+    rounds = int(rounds or settings.pick(3, 1))
+    best = interleaved(models, x, rounds, repeats)
+    report = Report(environment=environment())
+    for name, m in models.items():
+        if task:
+            for metric, value in task_scores(m, task).items():
+                report.add(name, metric, 100 * value, "%", f"test split of {task.name!r}")
+        size, how = file_size(m)
+        report.add(name, "size", size, "bytes", how)
+        report.add(name, "params", count_params(m), "count", "weight elements stored")
+        t = best[name]
+        report.add(
+            name, f"latency_p50_b{batch}", t.p50, "ms", f"{t.method}; best of {rounds} alternating rounds", spread=t.iqr
+        )
+    baseline = next(iter(models))
+    for name in models:
+        report.add(
+            name,
+            "speedup",
+            report.ratio(f"latency_p50_b{batch}", baseline, name),
+            "x",
+            f"{baseline} p50 / this p50 at batch {batch}",
+        )
+    return report
+
+
+def compare_backends(
+    model: nn.Module,
+    data: Task | torch.Tensor,
+    batch: int = 64,
+    compile: bool = False,
+    rounds: int | None = None,
+    repeats: int | None = None,
+) -> Report:
+    """Return a Report on torch FP32, ONNX Runtime FP32 and int8, torchao int8 eager (and compiled if asked).
+
+    ``data`` is a Task (adds accuracy; calibrates on its train split) or an input tensor. ONNX Runtime int8 is
+    static for models with convolutions and dynamic otherwise (``mode="auto"``). torchao quantizes only the
+    Linear layers; convolutions stay float32 (noted in the rows).
+    """
+    from lightlab.techniques.quantize import QuantConfig
+
+    reference = copy.deepcopy(model).eval()
+    example = data.example(1) if isinstance(data, Task) else data[:1]
+    mode = "static" if any(isinstance(m, CONV) for m in reference.modules()) else "dynamic"
+    exported = export_onnx(reference, example)
+    models = {
+        "torch fp32": reference,
+        "onnxruntime fp32": OnnxModel(exported, macs_per_sample=count_macs(reference, example)),
+        f"onnxruntime int8 ({mode})": onnxruntime_int8(
+            reference, QuantConfig(backend="onnxruntime", calibration=data), exported
+        ),
+        "torchao int8 eager": torchao_int8(reference, QuantConfig(backend="torchao", skip_unsupported=True)),
+    }
+    if compile:
+        models["torchao int8 compiled"] = torchao_int8(
+            reference, QuantConfig(backend="torchao", compile=True, skip_unsupported=True)
+        )
+    report = benchmark(models, data, batch, rounds, repeats)
+    float_layers = _unsupported(reference, (nn.Linear,))
+    for row in report.rows:
+        if row["model"].startswith("torchao") and float_layers:
+            row["note"] = f"{', '.join(float_layers)} stay float32 (torchao int8 handles Linear only)"
+    return report
+
+
+def speedup_outlook() -> str:
+    """Return one paragraph on what int8 speed-up to expect from this CPU's int8 instructions, and why."""
+    found = int8_instructions()
+    if any("VNNI" in name or "AMX" in name for name in found):
+        return (
+            f"This CPU has {', '.join(found)}: one instruction (VPDPBUSD) multiplies 4 pairs of int8 values "
+            "and adds them into each 32-bit lane, 4x the multiply-adds of a float32 FMA per instruction, on "
+            "data 4x smaller. Expect int8 layers to run several times faster than float32."
+        )
+    if found:
+        return (
+            f"This CPU has {', '.join(found)} (int8 dot-product instructions, SDOT/UDOT): int8 layers can "
+            "run several times faster than float32."
+        )
+    return (
+        "No int8 dot-product instructions found (no AVX-512 VNNI, AVX-VNNI or ARM dotprod): int8 products "
+        "take 2 to 3 instructions (AVX2 VPMADDUBSW, VPMADDWD, VPADDD) instead of one, so expect a smaller "
+        "speed-up, or none. The 4x smaller file still holds: that is the reliable win."
+    )

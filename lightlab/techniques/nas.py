@@ -1,0 +1,479 @@
+"""Hardware-aware neural architecture search: a search space, a measured latency table, Optuna search, Pareto front.
+
+NAS has three parts: the **space** (here depth, width, kernel size and block type), the **strategy** (random,
+evolutionary NSGA-II or Bayesian TPE, all Optuna samplers) and the **performance estimate** (a few epochs of
+training on the train split, scored on the validation split). Latency is not timed per candidate: a lookup table
+measured once on this machine (``lightlab/nas_latency.py``) predicts it from per-layer timings.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import plotly.graph_objects as go
+from torch import nn
+from tqdm.auto import tqdm
+
+from lightlab import config
+from lightlab.data.tasks import Task
+from lightlab.face.widgets import Explorer
+from lightlab.measurement import measure
+from lightlab.measurement.report import Report
+from lightlab.models import blocks, zoo
+from lightlab.techniques import train
+from lightlab.techniques.nas_latency import LatencyTable, measure_table
+
+KINDS = ("mlp", *blocks.KINDS)
+
+
+@dataclass(frozen=True)
+class Space:
+    """The choices a search may combine: block type, depth (hidden layers or blocks), width and kernel size."""
+
+    kinds: tuple[str, ...] = ("mlp", "conv", "dwsep")
+    depths: tuple[int, ...] = (0, 1, 2)
+    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
+    kernels: tuple[int, ...] = (3,)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One architecture: ``depth`` hidden Linear layers (mlp) or stride-2 blocks (conv kinds) of ``width``."""
+
+    kind: str
+    depth: int
+    width: int
+    kernel: int = 3
+
+    def build(self, input_shape: tuple[int, ...], classes: int, seed: int = 0) -> nn.Sequential:
+        """Return the seeded model; conv kinds end with global average pooling and a Linear head."""
+        if self.kind == "mlp" or self.depth == 0:
+            return zoo.mlp(
+                math.prod(input_shape), classes, (self.width,) * (self.depth if self.kind == "mlp" else 0), seed=seed
+            )
+        config.seed_everything(seed)
+        c = input_shape[0]
+        layers: list[nn.Module] = []
+        for _ in range(self.depth):
+            layers.append(blocks.make(self.kind, c, self.width, self.kernel, stride=2))
+            c = self.width
+        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
+
+    def __str__(self) -> str:
+        if self.depth == 0:  # no hidden layer: the same linear classifier whatever the kind, width or kernel
+            return "linear"
+        return f"{self.kind} d{self.depth} w{self.width}" + ("" if self.kind == "mlp" else f" k{self.kernel}")
+
+
+def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
+    """Return every distinct architecture of ``space`` for inputs of ``input_shape``, or raise naming the fix."""
+    for name in ("kinds", "depths", "widths", "kernels"):
+        if not getattr(space, name):
+            raise ValueError(
+                f"the search space has no {name}: give at least one, e.g. Space({name}={getattr(Space(), name)})"
+            )
+    unknown = [k for k in space.kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown block kinds {unknown}; choose from {', '.join(KINDS)}")
+    if min(space.depths) < 0 or min(space.widths) < 1 or any(k < 1 or k % 2 == 0 for k in space.kernels):
+        raise ValueError(f"depths must be >= 0, widths >= 1 and kernels odd and >= 1; got {space}")
+    if any(k != "mlp" for k in space.kinds):
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"conv kinds need image inputs (channels, height, width), got {input_shape}; use Space(kinds=('mlp',))"
+            )
+        deepest = int(math.log2(min(input_shape[1:])))  # each block halves the image; stop at 1 pixel
+        if max(space.depths) > deepest:
+            raise ValueError(
+                f"depth {max(space.depths)} is impossible: each conv block halves the "
+                f"{input_shape[1]}x{input_shape[2]} input, so at most {deepest} blocks fit; "
+                f"use depths <= {deepest}"
+            )
+    found = {
+        str(c): c
+        for c in (
+            Candidate(kind, d, w, k if kind != "mlp" else 3)
+            for kind, d, w, k in itertools.product(space.kinds, space.depths, space.widths, space.kernels)
+        )
+    }
+    return [found[name] for name in sorted(found)]
+
+
+def latency_table(
+    space: Space, task: Task, batch: int = 1, rounds: int | None = None, progress: bool = True
+) -> LatencyTable:
+    """Return a LatencyTable measured on this machine for every layer that ``space`` can put in a model."""
+    models = [c.build(task.input_shape, task.num_classes) for c in candidates(space, task.input_shape)]
+    return measure_table(models, task.input_shape, batch, rounds, progress)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Limits a candidate must meet: predicted latency (ms) and/or parameter count (None = no limit)."""
+
+    latency_ms: float | None = None
+    params: int | None = None
+
+    def allows(self, latency_ms: float, params: int) -> bool:
+        """Return True when a candidate with this latency and size fits the budget."""
+        return (self.latency_ms is None or latency_ms <= self.latency_ms) and (
+            self.params is None or params <= self.params
+        )
+
+
+def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
+    """Return one row per candidate of ``space``: its predicted latency (ms) and parameter count."""
+    rows = []
+    for cand in candidates(space, task.input_shape):
+        model = cand.build(task.input_shape, task.num_classes)
+        rows.append(
+            {
+                **asdict(cand),
+                "name": str(cand),
+                "latency_ms": table.predict(model, task.input_shape),
+                "params": measure.count_params(model),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_budget(budget: Budget, space_costs: pd.DataFrame) -> None:
+    """Raise ValueError naming the tightest feasible budget when no candidate of the space fits ``budget``."""
+    fits = [budget.allows(lat, p) for lat, p in zip(space_costs.latency_ms, space_costs.params, strict=True)]
+    if any(fits):
+        return
+    fastest = space_costs.loc[space_costs.latency_ms.idxmin()]
+    smallest = space_costs.loc[space_costs.params.idxmin()]
+    raise ValueError(
+        f"no candidate in the space meets {budget}: the tightest feasible latency budget is "
+        f"{fastest.latency_ms:.4f} ms ({fastest['name']}) and the tightest feasible params budget is "
+        f"{smallest.params} ({smallest['name']}); loosen the budget or add smaller choices to the space"
+    )
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to search: sampler ('random', 'nsga2' or 'tpe'), trials to train, epochs per trial, seed, storage."""
+
+    sampler: str = "nsga2"
+    trials: int | None = None
+    epochs: int | None = None
+    lr: float = 1e-2
+    seed: int = 0
+    storage: str | Path | None = None  # a journal file: rerunning with it resumes the study
+    study_name: str = "nas"
+    train_threads: int = 1  # tiny models train fastest on one thread, and far slower on two when a core is busy
+
+
+SAMPLERS = {
+    "random": optuna.samplers.RandomSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "tpe": optuna.samplers.TPESampler,
+}
+
+
+@dataclass
+class SearchResult:
+    """What a search did: the Optuna study, the latency table, and one row per trained candidate."""
+
+    study: optuna.Study
+    table: LatencyTable
+    trials: pd.DataFrame
+    budget: Budget
+
+    def best(self, budget: Budget | None = None) -> Candidate:
+        """Return the most accurate (on validation) trained candidate within ``budget`` (default: the search's)."""
+        budget = budget or self.budget
+        fits = self.trials[
+            [budget.allows(a, b) for a, b in zip(self.trials.latency_ms, self.trials.params, strict=True)]
+        ]
+        if fits.empty:
+            raise ValueError(f"no trained candidate meets {budget}; loosen it or search with more trials")
+        row = fits.sort_values(["val_accuracy", "latency_ms", "params"], ascending=[False, True, True]).iloc[0]
+        return Candidate(row.kind, int(row.depth), int(row.width), int(row.kernel))
+
+
+def search(
+    task: Task,
+    space: Space = Space(),
+    budget: Budget = Budget(),
+    cfg: SearchConfig | None = None,
+    table: LatencyTable | None = None,
+    progress: bool = True,
+) -> SearchResult:
+    """Return a SearchResult: Optuna trains ``cfg.trials`` candidates within ``budget`` (maximise validation
+    accuracy, minimise predicted latency and parameters); a stored study is resumed, not redone."""
+    cfg = cfg or SearchConfig()
+    if cfg.sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {cfg.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    trials = int(cfg.trials if cfg.trials is not None else config.pick(40, 6))
+    epochs = int(cfg.epochs if cfg.epochs is not None else config.pick(15, 3))
+    if trials < 1 or epochs < 1:
+        raise ValueError(f"trials and epochs must be >= 1, got trials={trials}, epochs={epochs}")
+    table = table or latency_table(space, task, progress=progress)
+    space_costs = costs(space, task, table)
+    check_budget(budget, space_costs)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = None
+    if cfg.storage is not None:
+        from optuna.storages.journal import JournalFileBackend
+
+        storage = optuna.storages.JournalStorage(JournalFileBackend(str(cfg.storage)))
+    study = optuna.create_study(
+        study_name=cfg.study_name, storage=storage, load_if_exists=True, directions=["maximize", "minimize", "minimize"]
+    )
+    # A resumed study restarts the sampler, so offset its seed by the trials already stored (still reproducible).
+    study.sampler = SAMPLERS[cfg.sampler](seed=cfg.seed + len(study.trials))
+    lookup = space_costs.set_index("name")
+    # Each distinct architecture is trained once: ask for no more than the budget lets through.
+    trials = min(trials, sum(budget.allows(a, b) for a, b in zip(lookup.latency_ms, lookup.params, strict=True)))
+    bar = tqdm(
+        total=trials,
+        initial=min(len(_complete(study)), trials),
+        desc=f"NAS ({cfg.sampler})",
+        disable=not progress,
+        leave=False,
+    )
+
+    def objective(trial: optuna.Trial) -> tuple[float, float, float]:
+        kind = trial.suggest_categorical("kind", space.kinds)
+        cand = Candidate(
+            kind,
+            trial.suggest_categorical("depth", space.depths),
+            trial.suggest_categorical("width", space.widths),
+            trial.suggest_categorical("kernel", space.kernels) if kind != "mlp" else 3,
+        )
+        trial.set_user_attr("name", str(cand))
+        latency, params = lookup.loc[str(cand), ["latency_ms", "params"]]
+        # Over budget (known from the table, before any training) or already trained (seeded: same result).
+        if not budget.allows(latency, params) or any(t.user_attrs["name"] == str(cand) for t in _complete(study)):
+            raise optuna.TrialPruned()
+        model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
+        with config.using_threads(cfg.train_threads):
+            history = train.fit(model, task, epochs=epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
+        bar.update()
+        return history.best_val_score, float(latency), float(params)
+
+    # Stop when `trials` candidates are trained in total (stored ones count); pruned ones are free but capped.
+    stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(_complete(study)) < trials:
+        study.optimize(objective, n_trials=20 * trials, callbacks=[stop])
+    bar.close()
+    return SearchResult(study, table, _frame(study), budget)
+
+
+def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Return the trials that finished training (not pruned, not failed)."""
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def _frame(study: optuna.Study) -> pd.DataFrame:
+    """Return one row per completed trial: architecture, validation accuracy, predicted latency, params."""
+    rows = [
+        {
+            "trial": t.number,
+            "kind": t.params["kind"],
+            "depth": t.params["depth"],
+            "width": t.params["width"],
+            "kernel": t.params.get("kernel", 3),
+            "name": t.user_attrs["name"],
+            "val_accuracy": t.values[0],
+            "latency_ms": t.values[1],
+            "params": int(t.values[2]),
+        }
+        for t in _complete(study)
+    ]
+    return pd.DataFrame(
+        rows, columns=["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy", "latency_ms", "params"]
+    )
+
+
+def pareto(
+    points: pd.DataFrame,
+    maximize: tuple[str, ...] = ("val_accuracy",),
+    minimize: tuple[str, ...] = ("latency_ms", "params"),
+) -> pd.DataFrame:
+    """Return the rows of ``points`` that no other row dominates (as good in every objective, better in one)."""
+    if points.empty:
+        return points
+    values = np.column_stack(
+        [points[c].to_numpy(float) for c in maximize] + [-points[c].to_numpy(float) for c in minimize]
+    )
+    keep = [not any(np.all(other >= v) and np.any(other > v) for other in values) for v in values]
+    return points[keep]
+
+
+def retrain(
+    cand: Candidate,
+    task: Task,
+    epochs: int | None = None,
+    lr: float = 1e-2,
+    seed: int = 0,
+    train_threads: int = 1,
+    progress: bool = True,
+) -> nn.Module:
+    """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly)."""
+    model = cand.build(task.input_shape, task.num_classes, seed=seed)
+    with config.using_threads(train_threads):
+        train.fit(
+            model, task, epochs=int(epochs or config.pick(60, 15)), lr=lr, patience=10, seed=seed, progress=progress
+        )
+    return model
+
+
+def compare(
+    models: dict[str, nn.Module], task: Task, table: LatencyTable, rounds: int | None = None, split: str = "test"
+) -> Report:
+    """Return a Report of each model's accuracy on ``split``, params, size, and predicted and measured
+    (interleaved) p50 latency."""
+    rounds = int(rounds if rounds is not None else config.pick(5, 3))
+    timings = measure.interleaved(models, task.example(table.batch), rounds=rounds)
+    report = Report(environment=measure.environment())
+    for name, model in models.items():
+        report.add(
+            name,
+            "accuracy",
+            100 * train.evaluate(model, task, split),
+            "%",
+            f"{split} split, {task.sizes()[split]} samples of {task.name!r}",
+        )
+        report.add(name, "params", measure.count_params(model), "count", "sum of parameter elements")
+        size, how = measure.file_size(model)
+        report.add(name, "size", size, "bytes", how)
+        report.add(
+            name,
+            "latency_predicted",
+            table.add(model, task.input_shape).predict(model, task.input_shape),
+            "ms",
+            table.method,
+        )
+        t = timings[name]
+        report.add(
+            name,
+            "latency_p50",
+            t.p50,
+            "ms",
+            f"{t.method}; best of {rounds} interleaved rounds",
+            spread=t.iqr,
+            note=t.note,
+        )
+    return report
+
+
+def resolution(report: Report, model: str, reference: str, tolerance: float = 0.05) -> float:
+    """Return the latency difference (ms) within which two models count as "as fast": ``tolerance`` x the
+    reference's p50 (stated, never widened by a noisy measurement)."""
+    return tolerance * report.value(reference, "latency_p50")
+
+
+def dominates(report: Report, model: str, reference: str, tolerance: float = 0.05) -> bool:
+    """Return True when ``model`` is at least as accurate and faster, or as fast and more accurate, than
+    ``reference`` (test accuracy; "as fast" = p50 within ``resolution``; "faster" = quicker by more than that and by
+    more than either timing's spread, so noise can only make the claim harder)."""
+    acc, ref_acc = report.value(model, "accuracy"), report.value(reference, "accuracy")
+    lat, ref_lat = report.value(model, "latency_p50"), report.value(reference, "latency_p50")
+    res = resolution(report, model, reference, tolerance)
+    spreads = [
+        r.get("spread", 0.0) for r in report.rows if r["metric"] == "latency_p50" and r["model"] in (model, reference)
+    ]
+    as_fast, faster = lat <= ref_lat + res, lat < ref_lat - max(res, *spreads)
+    return acc >= ref_acc and as_fast and (faster or acc > ref_acc)
+
+
+def figure(result: SearchResult, references: Report | None = None, budget: Budget | None = None) -> go.Figure:
+    """Return validation accuracy against predicted latency (colour: parameters) with the Pareto front drawn,
+    reference models as stars (from a ``compare``-style Report with latency_predicted, accuracy and params)."""
+    trials, front = result.trials, pareto(result.trials).sort_values("latency_ms")
+    fig = go.Figure(
+        go.Scatter(
+            x=trials.latency_ms,
+            y=100 * trials.val_accuracy,
+            mode="markers",
+            name="trained candidates",
+            text=trials.name,
+            marker={
+                "size": 9,
+                "color": np.log10(trials.params),
+                "colorscale": "Viridis",
+                "colorbar": {"title": "log10 params"},
+            },
+        )
+    )
+    fig.add_scatter(
+        x=front.latency_ms,
+        y=100 * front.val_accuracy,
+        mode="lines+markers",
+        name="Pareto front",
+        text=front.name,
+        line={"color": "#EF553B", "shape": "hv"},
+        marker={"size": 13, "symbol": "circle-open", "color": "#EF553B"},
+    )
+    for name in references.models() if references else []:
+        fig.add_scatter(
+            x=[references.value(name, "latency_predicted")],
+            y=[references.value(name, "accuracy")],
+            mode="markers+text",
+            name=name,
+            text=[name],
+            textposition="top center",
+            marker={"size": 15, "symbol": "star"},
+        )
+    if budget and budget.latency_ms is not None:
+        fig.add_vline(x=budget.latency_ms, line_dash="dash", annotation_text="latency budget")
+    fig.update_layout(
+        xaxis_title=f"predicted latency (ms, batch {result.table.batch}, {result.table.threads} threads)",
+        yaxis_title="accuracy (%): validation for candidates",
+        xaxis_type="log",
+        height=420,
+        margin={"t": 30, "b": 40},
+    )
+    return fig
+
+
+def _log_range(values: pd.Series, step: float) -> tuple[float, float]:
+    """Return (low, high) log10 bounds of ``values`` rounded outwards to ``step``."""
+    return (math.floor(math.log10(values.min()) / step) * step, math.ceil(math.log10(values.max()) / step) * step)
+
+
+class BudgetExplorer(Explorer):
+    """Filter an already-run search by budget: the sliders re-pick the best candidate and the front instantly."""
+
+    def __init__(self, result: SearchResult, references: Report | None = None):
+        import ipywidgets as w
+
+        self.search, self.references = result, references
+        # Slider ends rounded outwards to the step, so that the loosest budget really keeps every candidate.
+        lat, params = _log_range(result.trials.latency_ms, 0.05), _log_range(result.trials.params, 0.1)
+        self.latency = w.FloatLogSlider(
+            value=10 ** lat[1], min=lat[0], max=lat[1], step=0.05, description="latency ms", readout_format=".4f"
+        )
+        self.params = w.FloatLogSlider(
+            value=10 ** params[1], min=params[0], max=params[1], step=0.1, description="params", readout_format=".3g"
+        )
+        self.summary = w.Label()
+        self.output = w.Output()
+        self.result: dict | None = None
+        for control in (self.latency, self.params):
+            control.observe(lambda _change: self.run(), names="value")
+        self.widget = w.VBox([w.HBox([self.latency, self.params]), self.summary, self.output])
+
+    def run(self) -> dict:
+        """Return {budget, feasible, front, best} for the sliders' budget and redraw the figure."""
+        budget = Budget(self.latency.value, int(self.params.value))
+        trials = self.search.trials
+        feasible = trials[[budget.allows(a, b) for a, b in zip(trials.latency_ms, trials.params, strict=True)]]
+        best = self.search.best(budget) if not feasible.empty else None
+        self.result = {"budget": budget, "feasible": len(feasible), "front": pareto(feasible), "best": best}
+        self.redraw(figure(self.search, self.references, budget))
+        self.summary.value = (
+            f"{len(feasible)} of {len(trials)} trained candidates fit; best on validation: {best}"
+            if best
+            else "no trained candidate fits this budget"
+        )
+        return self.result

@@ -1,0 +1,483 @@
+"""Pruning: remove the weights (or whole channels) that matter least, then measure what it bought.
+
+``prune(model, PruneConfig(sparsity=0.8))`` returns a new model with the smallest weights set to zero
+(unstructured, per layer or global); ``structured=True`` removes whole channels with Torch-Pruning's dependency
+graph, so the layers, and whatever consumes them, really shrink. Zeros alone do not make a dense CPU kernel
+faster: ``speed_comparison`` measures that, and ``to_sparse`` (``lightlab.sparse``) stores weights in CSR where
+that pays.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import torch
+import torch_pruning as tp
+from torch import nn
+from torch.nn.utils import parametrize
+
+from lightlab import config
+from lightlab.data.tasks import Task
+from lightlab.face.widgets import Explorer
+from lightlab.measurement import measure
+from lightlab.measurement.report import Report
+from lightlab.techniques import train
+from lightlab.techniques.sparse import SparseLinear, count_nonzero, to_sparse
+
+SCOPES = ("layer", "global")
+LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
+# Layers Torch-Pruning knows how to cut along their channel dimension; any other module that owns parameters
+# would have its "last non-singleton dimension" cut blindly, so structured pruning refuses it.
+_TP_KNOWN = (
+    nn.modules.conv._ConvNd,
+    nn.Linear,
+    nn.modules.batchnorm._BatchNorm,
+    nn.LayerNorm,
+    nn.GroupNorm,
+    nn.modules.instancenorm._InstanceNorm,
+    nn.PReLU,
+    nn.Embedding,
+    nn.LSTM,
+    nn.MultiheadAttention,
+)
+
+__all__ = [
+    "PruneConfig",
+    "PruneExplorer",
+    "SparseLinear",
+    "count_nonzero",
+    "cubic_schedule",
+    "finetune",
+    "layer_sparsity",
+    "magnitude_mask",
+    "plot_sensitivity",
+    "prune",
+    "prune_iteratively",
+    "sensitivity",
+    "sparsity",
+    "speed_comparison",
+    "to_sparse",
+    "weight_histogram",
+]
+
+
+def _check_sparsity(value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"sparsity must be a number in [0, 1), got {value!r}")
+    if not 0 <= value < 1:
+        raise ValueError(
+            f"sparsity must be in [0, 1) (the fraction of weights removed), got {value}; "
+            "0.9 removes 90 % of the weights, 1 would remove them all"
+        )
+    return float(value)
+
+
+def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """Return a bool mask (True = keep) that zeroes the round(sparsity * numel) smallest |weight| entries."""
+    k = round(_check_sparsity(sparsity) * weight.numel())
+    mask = torch.ones_like(weight, dtype=torch.bool)
+    if k:  # the same rule as torch.nn.utils.prune.l1_unstructured, so both give the same mask
+        smallest = torch.topk(weight.detach().abs().flatten(), k, largest=False).indices
+        mask.view(-1)[smallest] = False
+    return mask
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """What to prune: the fraction removed, per layer or across layers, single weights or whole channels."""
+
+    sparsity: float = 0.5  # fraction of weights (unstructured) or of channels per layer (structured) removed
+    scope: str = "layer"  # "layer": every layer loses `sparsity`; "global": one magnitude threshold for all
+    structured: bool = False  # True: remove whole output channels/neurons, so layers physically shrink
+    layer_types: tuple[type[nn.Module], ...] = LAYER_TYPES
+    exclude: tuple[str, ...] = ()  # module names (as in model.named_modules()) left untouched
+
+    def __post_init__(self) -> None:
+        _check_sparsity(self.sparsity)
+        if self.scope not in SCOPES:
+            raise ValueError(
+                f"unknown scope {self.scope!r}; use 'layer' (each layer loses `sparsity`) or "
+                "'global' (one threshold across all layers, so some layers lose more)"
+            )
+        if not isinstance(self.structured, bool):
+            raise TypeError(f"structured must be True or False, got {self.structured!r}")
+        if not self.layer_types or not all(isinstance(t, type) and issubclass(t, nn.Module) for t in self.layer_types):
+            raise TypeError(
+                f"layer_types must be a tuple of nn.Module classes such as (nn.Linear, nn.Conv2d), "
+                f"got {self.layer_types!r}"
+            )
+        if isinstance(self.exclude, str) or not all(isinstance(n, str) for n in self.exclude):
+            raise TypeError(f"exclude must be a tuple of module names such as ('9',), got {self.exclude!r}")
+
+
+def _layers(model: nn.Module, cfg: PruneConfig) -> list[tuple[str, nn.Module]]:
+    """Return the (name, module) pairs ``cfg`` prunes, or raise naming what the model holds instead."""
+    layers = [
+        (n, m)
+        for n, m in model.named_modules()
+        if isinstance(m, cfg.layer_types) and n not in cfg.exclude and isinstance(m.weight, nn.Parameter)
+    ]
+    if not layers:
+        kinds = sorted({type(m).__name__ for m in model.modules() if not list(m.children())})
+        raise ValueError(
+            f"{type(model).__name__} has no layer to prune: pruning looks for "
+            f"{', '.join(t.__name__ for t in cfg.layer_types)} layers"
+            f"{' not in exclude=' + repr(cfg.exclude) if cfg.exclude else ''}, and the model holds "
+            f"only {', '.join(kinds) or 'no layers'}. Pass layer_types=(...) naming its layer types."
+        )
+    return layers
+
+
+def prune(model: nn.Module, cfg: PruneConfig, example: torch.Tensor | None = None) -> nn.Module:
+    """Return a pruned copy of ``model``; structured pruning needs an ``example`` input to trace the model."""
+    if not isinstance(cfg, PruneConfig):
+        raise TypeError(f"pass a PruneConfig, e.g. PruneConfig(sparsity=0.5), got {type(cfg).__name__}")
+    pruned = copy.deepcopy(model).eval()
+    layers = _layers(pruned, cfg)
+    if cfg.structured:
+        return _remove_channels(pruned, cfg, example)
+    with torch.no_grad():
+        if cfg.scope == "layer":  # a generator: one layer's mask at a time, since topk needs ~30 bytes a weight
+            masks = (magnitude_mask(m.weight, cfg.sparsity) for _, m in layers)
+        else:  # rank every weight of every layer together: one threshold
+            flat = magnitude_mask(torch.cat([m.weight.flatten() for _, m in layers]), cfg.sparsity)
+            masks = flat.split([m.weight.numel() for _, m in layers])
+        for (_, m), mask in zip(layers, masks, strict=True):
+            m.weight.mul_(mask.view_as(m.weight))  # zeros written into the weights: no mask or hook is left
+    return pruned
+
+
+def _remove_channels(model: nn.Module, cfg: PruneConfig, example: torch.Tensor | None) -> nn.Module:
+    """Physically remove the lowest-L1 channels of every prunable layer (Torch-Pruning), in place."""
+    if not isinstance(example, torch.Tensor):
+        raise ValueError(
+            "structured pruning traces the model to find which layers consume which channels: "
+            "pass an example input, e.g. prune(model, cfg, example=task.example(1))"
+        )
+    for name, module in model.named_modules():
+        if list(module.parameters(recurse=False)) and not isinstance(module, _TP_KNOWN):
+            raise ValueError(
+                f"structured pruning cannot handle layer {name!r} ({type(module).__name__}): it owns "
+                "parameters that are not inside a standard layer, so Torch-Pruning cannot tell which "
+                "dimension holds channels. Build it from nn.Linear/nn.Conv2d, or use structured=False."
+            )
+    output, before = _output_layer(model, example)
+    prunable = {id(m) for _, m in _layers(model, cfg)} - {id(output)}
+    if not prunable:
+        raise ValueError(
+            "structured pruning found nothing to shrink: the only prunable layer produces the "
+            "model's output, whose size must not change"
+        )
+    # Torch-Pruning prunes every Conv/Linear it is not told to ignore: ignore the output layer, the excluded
+    # layers and the layer types the config leaves out.
+    ignored = [
+        m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and id(m) not in prunable
+    ]
+    pruner = tp.pruner.MetaPruner(
+        model,
+        example,
+        importance=tp.importance.MagnitudeImportance(p=1),
+        pruning_ratio=cfg.sparsity,
+        global_pruning=cfg.scope == "global",
+        ignored_layers=ignored,
+    )
+    pruner.step()
+    with torch.no_grad():
+        after = _run(model, example, "after removing channels")
+    if after.shape != before.shape:
+        raise ValueError(
+            f"structured pruning changed the output shape from {list(before.shape)} to "
+            f"{list(after.shape)}; exclude the layers that produce the output via exclude=(...)"
+        )
+    return model.eval()
+
+
+def _run(model: nn.Module, example: torch.Tensor, when: str) -> torch.Tensor:
+    try:
+        return model(example)
+    except RuntimeError as err:
+        raise ValueError(
+            f"the model fails {when} on an input of shape {list(example.shape)}: {err}. If this "
+            "happens only after pruning, its forward probably hard-codes a channel count "
+            "(e.g. x.view(-1, 2048)): use x.flatten(1), or prune with structured=False."
+        ) from err
+
+
+def _output_layer(model: nn.Module, example: torch.Tensor) -> tuple[nn.Module, torch.Tensor]:
+    """Return the last Linear/Conv layer run (it makes the output, so its width stays) and the output."""
+    order: list[nn.Module] = []
+    handles = [
+        m.register_forward_hook(lambda mod, _i, _o: order.append(mod))
+        for m in model.modules()
+        if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear))
+    ]
+    try:
+        with torch.no_grad():
+            out = _run(model, example, "before pruning")
+    finally:
+        for h in handles:
+            h.remove()
+    if not order:
+        raise ValueError(f"{type(model).__name__} runs no Linear or Conv layer: nothing to prune structurally")
+    return order[-1], out
+
+
+def layer_sparsity(model: nn.Module, layer_types: tuple[type[nn.Module], ...] = LAYER_TYPES) -> dict[str, float]:
+    """Return {layer name: fraction of its weights that are zero} for every layer of ``layer_types``."""
+    return {
+        n: 1.0 - torch.count_nonzero(m.weight).item() / m.weight.numel()
+        for n, m in model.named_modules()
+        if isinstance(m, layer_types)
+    }
+
+
+def sparsity(model: nn.Module, layer_types: tuple[type[nn.Module], ...] = LAYER_TYPES) -> float:
+    """Return the fraction of zeros among all weights of the ``layer_types`` layers (biases not counted)."""
+    weights = [m.weight for m in model.modules() if isinstance(m, layer_types)]
+    total = sum(w.numel() for w in weights)
+    if not total:
+        raise ValueError(f"{type(model).__name__} has no {', '.join(t.__name__ for t in layer_types)} layer")
+    return 1.0 - sum(torch.count_nonzero(w).item() for w in weights) / total
+
+
+class _KeepZeros(nn.Module):
+    """A parametrization: the layer uses weight * mask, so a pruned weight gets no gradient and stays zero."""
+
+    def __init__(self, mask: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask)
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight * self.mask
+
+
+@contextmanager
+def _zeros_frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Keep every zero weight of ``model``'s layers at zero while training inside the block."""
+    layers = [m for m in model.modules() if isinstance(m, LAYER_TYPES)]
+    for m in layers:
+        parametrize.register_parametrization(m, "weight", _KeepZeros(m.weight.detach() != 0))
+    try:
+        yield model
+    finally:  # bake weight * mask back into a plain weight: no parametrization left in the state_dict
+        for m in layers:
+            parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+
+
+def finetune(
+    model: nn.Module, task: Task, epochs: int | None = None, lr: float = 1e-3, progress: bool = False
+) -> nn.Module:
+    """Return a copy of ``model`` trained with ``ll.train.fit`` while every pruned (zero) weight stays zero."""
+    tuned = copy.deepcopy(model)
+    epochs = epochs if epochs is not None else int(config.pick(10, 4))
+    with _zeros_frozen(tuned):
+        train.fit(tuned, task, epochs=epochs, lr=lr, patience=epochs, progress=progress)
+    return tuned.eval()
+
+
+def cubic_schedule(initial: float, final: float, steps: int) -> list[float]:
+    """Return the sparsity after each of ``steps`` pruning steps: Zhu & Gupta (2017)'s gradual cubic schedule.
+
+    s_t = final + (initial - final) * (1 - t / steps) ** 3: big cuts first, while many redundant weights
+    remain, then ever smaller ones as the network has less left to give.
+    """
+    _check_sparsity(initial), _check_sparsity(final)
+    if steps < 1 or final < initial:
+        raise ValueError(f"need steps >= 1 and final >= initial, got steps={steps}, {initial} -> {final}")
+    return [final + (initial - final) * (1 - t / steps) ** 3 for t in range(1, steps + 1)]
+
+
+def prune_iteratively(
+    model: nn.Module,
+    task: Task,
+    final_sparsity: float,
+    steps: int = 5,
+    epochs_per_step: int | None = None,
+    scope: str = "global",
+    lr: float = 1e-3,
+) -> tuple[nn.Module, Report]:
+    """Return (model, Report): prune to ``final_sparsity`` along the cubic schedule, fine-tuning after each step."""
+    PruneConfig(final_sparsity, scope)  # validate the arguments before any work
+    current = copy.deepcopy(model).eval()
+    report = Report(environment=measure.environment())
+    epochs = epochs_per_step if epochs_per_step is not None else int(config.pick(3, 2))
+    report.add("step 0", "sparsity", 100 * sparsity(current), "%", "zero weights / Linear+Conv weights")
+    report.add(
+        "step 0", "accuracy", 100 * train.evaluate(current, task, metric="accuracy"), "%", "test split, before pruning"
+    )
+    for step, target in enumerate(cubic_schedule(0.0, final_sparsity, steps), start=1):
+        # Already-pruned weights are zero, the smallest magnitudes, so each step's mask contains the last one.
+        current = finetune(prune(current, PruneConfig(target, scope)), task, epochs, lr)
+        report.add(
+            f"step {step}",
+            "sparsity",
+            100 * sparsity(current),
+            "%",
+            f"cubic schedule step {step}/{steps}, magnitude pruning, {scope} scope",
+        )
+        report.add(
+            f"step {step}",
+            "accuracy",
+            100 * train.evaluate(current, task, metric="accuracy"),
+            "%",
+            f"test split, after {epochs} fine-tuning epoch(s) (Adam, lr {lr:g}), pruned weights held at 0",
+        )
+    return current, report
+
+
+def sensitivity(
+    model: nn.Module,
+    task: Task,
+    sparsities: Sequence[float] = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
+    split: str = "val",
+    layer_types: tuple[type[nn.Module], ...] = LAYER_TYPES,
+) -> pd.DataFrame:
+    """Return a tidy table of accuracy when each layer alone is magnitude-pruned to each sparsity."""
+    names = [n for n, _ in _layers(model, PruneConfig(layer_types=layer_types))]
+    rows = []
+    for name in names:
+        others = tuple(n for n in names if n != name)
+        for s in sparsities:
+            pruned = prune(model, PruneConfig(s, layer_types=layer_types, exclude=others))
+            rows.append(
+                {
+                    "layer": f"{name} ({type(model.get_submodule(name)).__name__})",
+                    "sparsity": s,
+                    "accuracy": 100 * train.evaluate(pruned, task, split),
+                    "unit": "%",
+                    "method": f"{split} split; only this layer magnitude-pruned, no fine-tuning",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def plot_sensitivity(table: pd.DataFrame) -> go.Figure:
+    """Return accuracy-vs-sparsity lines, one per layer, from a ``sensitivity`` table."""
+    fig = go.Figure()
+    for layer, rows in table.groupby("layer", sort=False):
+        fig.add_scatter(x=100 * rows["sparsity"], y=rows["accuracy"], mode="lines+markers", name=layer)
+    fig.update_layout(
+        xaxis_title="sparsity of that layer (%)",
+        yaxis_title="accuracy (%)",
+        height=380,
+        title="Sensitivity: accuracy when one layer at a time is pruned",
+    )
+    return fig
+
+
+def weight_histogram(models: Mapping[str, nn.Module], bins: int = 80) -> go.Figure:
+    """Return overlaid histograms of the non-zero Linear/Conv weights of each model (zeros counted in the legend)."""
+    weights = {
+        name: torch.cat([m.weight.detach().flatten() for m in model.modules() if isinstance(m, LAYER_TYPES)]).numpy()
+        for name, model in models.items()
+    }
+    edges = np.linspace(min(w.min() for w in weights.values()), max(w.max() for w in weights.values()), bins + 1)
+    fig = go.Figure()
+    for name, w in weights.items():  # binned here: a million raw values would bloat the notebook
+        counts, _ = np.histogram(w[w != 0], bins=edges)
+        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, name=f"{name} ({np.mean(w == 0):.0%} zeros)", opacity=0.6)
+    fig.update_layout(
+        barmode="overlay",
+        bargap=0,
+        xaxis_title="weight value",
+        yaxis_title="count (non-zero)",
+        yaxis_type="log",
+        height=360,
+    )
+    return fig
+
+
+def speed_comparison(
+    model: nn.Module, example: torch.Tensor, sparsity: float = 0.9, channels: float = 0.5, repeats: int | None = None
+) -> Report:
+    """Return a Report timing ``model`` dense, with unstructured zeros (dense and CSR kernels) and structured."""
+    zeros = prune(model, PruneConfig(sparsity))
+    variants = {
+        "dense": model,
+        f"unstructured {sparsity:.0%}, dense kernel": zeros,
+        f"unstructured {sparsity:.0%}, CSR kernel": to_sparse(zeros, min_sparsity=0.0),
+        f"structured {channels:.0%} of channels": prune(model, PruneConfig(channels, structured=True), example[:1]),
+    }
+    report = Report(environment=measure.environment())
+    b = example.shape[0]
+    for name, timing in measure.interleaved(variants, example, repeats=repeats).items():
+        report.add(
+            name,
+            f"latency_p50_b{b}",
+            timing.p50,
+            "ms",
+            f"{timing.method}; best of 3 alternating rounds",
+            spread=timing.iqr,
+        )
+        report.add(name, "nonzero_params", count_nonzero(variants[name]), "count", "parameter elements != 0")
+        report.add(name, "size", measure.serialized_size(variants[name]), "bytes", "torch.save(state_dict) bytes")
+    return report
+
+
+GRANULARITIES = {
+    "unstructured, per layer": ("layer", False),
+    "unstructured, global": ("global", False),
+    "structured (channels)": ("layer", True),
+}
+
+
+class PruneExplorer(Explorer):
+    """Prune live: sparsity, granularity and fine-tuning rerun ``prune`` (+ ``finetune``) and ``measure``."""
+
+    def __init__(self, model: nn.Module, task: Task, batch_size: int = 64):
+        import ipywidgets as w
+
+        self.model, self.task, self.batch_size = model, task, batch_size
+        self.sparsity = w.FloatSlider(
+            value=0.5, min=0.0, max=0.95, step=0.05, description="sparsity", continuous_update=False
+        )
+        self.granularity = w.Dropdown(
+            options=list(GRANULARITIES), value="unstructured, global", description="granularity"
+        )
+        self.finetune = w.Checkbox(value=False, description="fine-tune after pruning (a few seconds)")
+        self.summary = w.Label()
+        self.output = w.Output()
+        self.result: Report | None = None
+        self.pruned: nn.Module | None = None
+        self.runs = 0
+        for control in (self.sparsity, self.granularity, self.finetune):
+            control.observe(lambda _change: self.run(), names="value")
+        self.widget = w.VBox([w.HBox([self.sparsity, self.granularity]), self.finetune, self.summary, self.output])
+
+    def run(self) -> Report:
+        """Prune with the current settings, measure original and pruned, redraw the chart and return the Report."""
+
+        from lightlab.face import plots
+
+        scope, structured = GRANULARITIES[self.granularity.value]
+        pruned = prune(self.model, PruneConfig(self.sparsity.value, scope, structured), self.task.example(1))
+        if self.finetune.value:
+            pruned = finetune(pruned, self.task)
+        models = {"original": self.model, "pruned": pruned}
+        report = measure.measure(models, self.task, batch_sizes=(self.batch_size,))
+        for name, m in models.items():
+            report.add(name, "nonzero_params", count_nonzero(m), "count", "parameter elements != 0")
+        self.pruned, self.result, self.runs = pruned, report, self.runs + 1
+        self.summary.value = self.describe(report)
+        self.redraw(
+            plots.report_bars(report, ["accuracy", "nonzero_params", "size", f"latency_p50_b{self.batch_size}"])
+        )
+        return report
+
+    def describe(self, report: Report) -> str:
+        """Return one sentence on what the current pruning kept, cost and bought."""
+        b = self.batch_size
+        return (
+            f"{self.granularity.value}, {self.sparsity.value:.0%}"
+            f"{' + fine-tuning' if self.finetune.value else ''}: accuracy "
+            f"{report.value('pruned', 'accuracy'):.1f} % (original {report.value('original', 'accuracy'):.1f} %), "
+            f"{report.ratio('nonzero_params', 'pruned', 'original'):.0%} of the weights left, "
+            f"{report.ratio('size', 'pruned', 'original'):.0%} of the file size, "
+            f"{report.ratio(f'latency_p50_b{b}', 'original', 'pruned'):.1f}x the speed at batch {b}"
+        )

@@ -2,7 +2,7 @@
 
     python benchmarks/_bench_sweep.py     (prints the targets; writes no results file)
 
-24 real trials (``ll.sweep.train_trial``: digits-small trained from seeds 0..23, full epochs) run on two
+24 real trials (``ll.recipes.train_trial``: digits-small trained from seeds 0..23, full epochs) run on two
 local processes in a child process, which is killed with SIGKILL once about half are recorded; the sweep is then
 restarted and must record every trial exactly once without redoing any. The same sweep on a Dask LocalCluster with
 two worker processes must give identical results.
@@ -29,7 +29,7 @@ TRIALS = [{"task": "digits", "model": "digits-small", "seed": seed} for seed in 
 def _kill_when_half_done(path: Path, workers: int) -> float:
     """Run the sweep in a child process, SIGKILL it once half the trials are in ``path``, return the seconds."""
     script = (
-        f"import lightlab as ll\nll.sweep.run(ll.sweep.train_trial, {TRIALS!r}, {str(path)!r}, "
+        f"import lightlab as ll\nll.sweep.run(ll.recipes.train_trial, {TRIALS!r}, {str(path)!r}, "
         f"workers={workers}, progress=False)\n"
     )
     start = time.perf_counter()
@@ -65,7 +65,7 @@ def run(targets: list[dict]) -> list[ll.Report]:
         killed_after = _kill_when_half_done(killed, workers=2)
         before = ll.sweep.load(killed)
         start = time.perf_counter()
-        resumed = ll.sweep.run(ll.sweep.train_trial, TRIALS, killed, workers=2, progress=False)
+        resumed = ll.sweep.run(ll.recipes.train_trial, TRIALS, killed, workers=2, progress=False)
         resume_s = time.perf_counter() - start
         after = ll.sweep.load(killed)
         counts = Counter(r["id"] for r in after)
@@ -77,7 +77,7 @@ def run(targets: list[dict]) -> list[ll.Report]:
             LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
             Client(cluster) as client,
         ):
-            dask = ll.sweep.run(ll.sweep.train_trial, TRIALS, on_dask, executor=client, progress=False)
+            dask = ll.sweep.run(ll.recipes.train_trial, TRIALS, on_dask, executor=client, progress=False)
         dask_s = time.perf_counter() - start
 
     method = "ll.sweep.run, records read back from the JSON-lines file"

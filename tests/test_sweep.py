@@ -193,14 +193,14 @@ def test_dask_localcluster_gives_the_same_results_as_local_processes(tmp_path):
     from distributed import Client, LocalCluster
 
     trials = [{"seed": seed, "epochs": 3} for seed in range(4)]
-    local = ll.sweep.run(ll.sweep.train_trial, trials, tmp_path / "local.jsonl", workers=2, progress=False)
+    local = ll.sweep.run(ll.recipes.train_trial, trials, tmp_path / "local.jsonl", workers=2, progress=False)
     # A worker death fails its task at once on this cluster, so that the retry below is ours, not Dask's.
     with (
         dask.config.set({"distributed.scheduler.allowed-failures": 0}),
         LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
-        remote = ll.sweep.run(ll.sweep.train_trial, trials, tmp_path / "dask.jsonl", executor=client, progress=False)
+        remote = ll.sweep.run(ll.recipes.train_trial, trials, tmp_path / "dask.jsonl", executor=client, progress=False)
         died = ll.sweep.run(
             fragile,
             [{"x": x} for x in range(4, 7)],
@@ -215,15 +215,6 @@ def test_dask_localcluster_gives_the_same_results_as_local_processes(tmp_path):
     by_x = {r["params"]["x"]: r for r in died.records}
     assert by_x[5]["status"] == "failed" and "KilledWorker" in by_x[5]["error"] and by_x[5]["attempts"] == 2
     assert by_x[4]["status"] == by_x[6]["status"] == "ok"
-
-
-def test_train_trial_is_deterministic_and_names_a_wrong_model():
-    a = ll.sweep.train_trial(seed=1, epochs=2)
-    assert a == ll.sweep.train_trial(seed=1, epochs=2)
-    assert set(a) == {"val_accuracy", "test_accuracy", "epochs", "parameters"} and a["parameters"] == 2410
-    assert 0.3 < a["test_accuracy"] <= 1
-    with pytest.raises(ValueError, match="belongs to task 'faces'"):
-        ll.sweep.train_trial(task="digits", model="faces-small")
 
 
 def test_cli_sweep_resumes_and_summarises(tmp_path, capsys, monkeypatch):

@@ -51,18 +51,3 @@ def test_missing_weights_say_how_to_retrain(tmp_path, monkeypatch):
     monkeypatch.setattr(ll.config, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(zoo.WeightsError, match="missing.*lightlab train --task digits --model digits-large"):
         zoo.pretrained("digits-large")
-
-
-def test_training_reproduces_shipped_small_weights(monkeypatch, digits):
-    """Retraining the shipped small model from its seed, on the full split, gives the shipped weights.
-
-    Byte for byte on the CPU model they were trained on (an Intel Xeon); another CPU's vector kernels round sums in
-    another order, so there the weights agree within float rounding and the predictions are the same.
-    """
-    monkeypatch.setenv("LIGHTLAB_QUICK", "0")
-    model, history = zoo.train_from_scratch("digits-small", progress=False)
-    shipped = zoo.pretrained("digits-small")
-    pairs = zip(model.state_dict().values(), shipped.state_dict().values(), strict=True)
-    assert max(float((a - b).abs().max()) for a, b in pairs) < 1e-4
-    assert ll.train.evaluate(model, digits) == ll.train.evaluate(shipped, digits)
-    assert history.best_val_score > 0.95

@@ -10,7 +10,6 @@ cluster instead.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import functools
 import hashlib
 import json
 import multiprocessing
@@ -26,8 +25,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
-
-from lightlab import config
 
 if os.name == "posix":
     import fcntl
@@ -360,47 +357,3 @@ def _broken(log: _Log, unfinished: list[Trial], err: BaseException) -> RuntimeEr
         f"unfinished ({', '.join(unfinished[:5])}{', ...' if len(unfinished) > 5 else ''}): run again "
         f"with a working executor, or executor=None, to resume them"
     )
-
-
-@functools.lru_cache(maxsize=4)
-def _task(name: str, quick: bool):
-    """Return the task, loaded once per worker process (quick mode loads other subsets, hence the key)."""
-    from lightlab.data import loaders
-
-    return loaders.load(name)
-
-
-def train_trial(task: str = "digits", model: str = "small", seed: int = 0, epochs: int | None = None) -> dict:
-    """Train a zoo architecture from ``seed`` on labels and return its validation and test scores: a ready trial.
-
-    ``seed`` goes to ``zoo.create`` (the initialisation) and to ``train.fit`` (the order of the training batches);
-    the split is the task's fixed one, so every trial is scored on the same test set.
-    """
-    from lightlab.measurement.measure import count_params
-    from lightlab.models import zoo
-    from lightlab.techniques import train
-
-    name = zoo.resolve(model, task)
-    spec = zoo.spec(name)
-    if spec.task != task:
-        raise ValueError(
-            f"model {name!r} belongs to task {spec.task!r}, not {task!r}; pick one of {', '.join(zoo.names(task))}"
-        )
-    data = _task(task, config.quick())
-    net = zoo.create(name, seed=seed)
-    history = train.fit(
-        net,
-        data,
-        epochs=int(config.pick(spec.epochs, 10)) if epochs is None else epochs,
-        lr=spec.lr,
-        weight_decay=spec.weight_decay,
-        patience=spec.patience,
-        seed=seed,
-        progress=False,
-    )
-    return {
-        f"val_{data.metric}": history.best_val_score,
-        f"test_{data.metric}": train.evaluate(net, data),
-        "epochs": len(history.val_scores),
-        "parameters": count_params(net),
-    }

@@ -1,7 +1,7 @@
 """Model zoo: ``create(name)`` builds an architecture, ``pretrained(name)`` loads shipped, hash-checked weights.
 
 Every pretrained model was trained on this kind of machine by ``lightlab train --task T --model NAME``
-(``train_from_scratch`` below), which reproduces the weights from the same seed.
+(``ll.recipes.train_from_scratch``), which reproduces the weights from the same seed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lightlab import config
-from lightlab.data.tasks import Task
 
 
 class WeightsError(RuntimeError):
@@ -304,31 +303,3 @@ def save(model: nn.Module, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def train_from_scratch(name: str, task: Task | None = None, progress: bool = True):
-    """Return (model, history) after training ``name`` from its seeded initialisation on its task.
-
-    A spec with a ``teacher`` is distilled from that (shipped) zoo model instead of trained on labels alone.
-    """
-    from lightlab.data import loaders
-    from lightlab.techniques import distill, train
-
-    s = spec(name)
-    task = task or loaders.load(s.task, seed=s.seed)
-    model = create(name, seed=s.seed)
-    loss_fn = None
-    if s.teacher:
-        task, loss_fn = distill.kd_task(pretrained(s.teacher), task, distill.DistillConfig(seed=s.seed))
-    history = train.fit(
-        model,
-        task,
-        epochs=s.epochs,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
-        patience=s.patience,
-        seed=s.seed,
-        progress=progress,
-        loss_fn=loss_fn,
-    )
-    return model, history

@@ -33,6 +33,9 @@ from lightlab.measurement.energy import (
 )
 from lightlab.measurement.report import Report
 
+# The one default: every side-by-side timing keeps each model's best of this many alternating rounds.
+ROUNDS = 3
+
 
 def count_params(model: nn.Module) -> int:
     """Return the number of parameters (weights and biases) in ``model``."""
@@ -100,6 +103,7 @@ class Timing:
     threads: int
     batch_size: int
     foreign_cores: float = 0.0  # CPU used by other processes while timing, in cores
+    rounds: int = 1  # alternating rounds this Timing is the best of
 
     @property
     def note(self) -> str | None:
@@ -127,8 +131,9 @@ class Timing:
     @property
     def method(self) -> str:
         """Return how these samples were taken."""
+        best = f"best of {self.rounds} alternating rounds of " if self.rounds > 1 else ""
         return (
-            f"wall clock, {len(self.samples_ms)} runs after {self.warmup} warm-up, "
+            f"wall clock, {best}{len(self.samples_ms)} runs after {self.warmup} warm-up, "
             f"batch {self.batch_size}, {self.threads} threads"
         )
 
@@ -162,20 +167,35 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None, 
 
 
 def interleaved(
-    models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int = 3, repeats: int | None = None
+    models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int | None = None, repeats: int | None = None
 ) -> dict[str, Timing]:
-    """Time models in turns for ``rounds`` rounds and keep each model's best round (lowest p50).
+    """Time models in turns for ``rounds`` rounds (default ``ROUNDS``) and keep each model's best round (lowest p50).
 
-    Other processes on a shared machine can only add time, and they hit models unevenly (PyTorch's threads wait
-    for each other when a core is taken away); taking turns and keeping the best round compares like with like.
+    This is LightLab's one timing rule: every side-by-side comparison uses it. Other processes on a shared machine
+    can only add time, and they hit models unevenly (PyTorch's threads wait for each other when a core is taken
+    away); taking turns and keeping the best round compares like with like. A kept round that other processes
+    still disturbed carries the "disturbed" note.
     """
+    rounds = ROUNDS if rounds is None else int(rounds)
+    if rounds < 1:
+        raise ValueError(f"need rounds >= 1, got {rounds}")
     best: dict[str, Timing] = {}
     for _ in range(rounds):
         for name, model in models.items():
             t = latency(model, x, repeats=repeats)
             if name not in best or t.p50 < best[name].p50:
                 best[name] = t
+    for t in best.values():
+        t.rounds = rounds
     return best
+
+
+def add_timing(report: Report, name: str, t: Timing, metric: str | None = None, p90: bool = False) -> None:
+    """Add ``t``'s p50 latency row (and its p90 row if asked) to ``report``, with its method and disturbed note."""
+    metric = metric or f"latency_p50_b{t.batch_size}"
+    report.add(name, metric, t.p50, "ms", t.method, spread=t.iqr, note=t.note)
+    if p90:
+        report.add(name, metric.replace("p50", "p90"), t.p90, "ms", t.method, note=t.note)
 
 
 def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
@@ -300,11 +320,10 @@ def measure(
             "weights + largest layer input+output (forward hooks), batch 1",
         )
         report.rows.append(modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name))
-        for b in batch_sizes:
-            x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
-            t = latency(model, x, repeats=repeats)
-            report.add(name, f"latency_p50_b{b}", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
-            report.add(name, f"latency_p90_b{b}", t.p90, "ms", t.method, note=t.note)
+    for b in batch_sizes:
+        x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
+        for name, t in interleaved(models, x, repeats=repeats).items():
+            add_timing(report, name, t, p90=True)
             if b == max(batch_sizes):
                 report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
                 report.add(

@@ -92,6 +92,7 @@ def train(args: argparse.Namespace) -> int:
     """Retrain a zoo model from its seed and write its safetensors weights."""
     from lightlab.data import loaders
     from lightlab.models import zoo
+    from lightlab.techniques import recipes
     from lightlab.techniques.train import evaluate
 
     if os.environ.get("LIGHTLAB_QUICK"):
@@ -99,7 +100,7 @@ def train(args: argparse.Namespace) -> int:
     name = zoo.resolve(args.model, args.task)
     if zoo.spec(name).task != args.task:
         raise SystemExit(f"error: model {name!r} belongs to task {zoo.spec(name).task!r}, not {args.task!r}")
-    model, history = zoo.train_from_scratch(name, loaders.load(args.task))
+    model, history = recipes.train_from_scratch(name, loaders.load(args.task))
     path = Path(args.out) if args.out else zoo.weights_path(name)
     digest = zoo.save(model, path)
     print(
@@ -179,6 +180,7 @@ def sweep(args: argparse.Namespace) -> int:
     from lightlab.data import loaders
     from lightlab.measurement import sweep as sweeps
     from lightlab.models import zoo
+    from lightlab.techniques import recipes
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
@@ -192,7 +194,7 @@ def sweep(args: argparse.Namespace) -> int:
     client, cluster = _dask_client(args.dask, args.workers) if args.dask else (None, None)
     try:
         result = sweeps.run(
-            sweeps.train_trial,
+            recipes.train_trial,
             trials,
             args.out,
             executor=client,

@@ -25,7 +25,7 @@ def run(targets: list[dict]) -> list[ll.Report]:
         task = ll.load(name)
         small, large = ll.zoo.pretrained(f"{name}-small"), ll.zoo.pretrained(f"{name}-large")
         threshold = cascade.best_threshold(small, large, task, max_offload=MAX_OFFLOAD, split="val")
-        report = cascade.evaluate(small, large, task, threshold, "4G LTE", split="test")
+        report = cascade.evaluate_cascade(small, large, task, threshold, "4G LTE", split="test")
         chosen = f"cascade (threshold {threshold:g})"
         gap = report.value("cloud only (large)", "accuracy") - report.value(chosen, "accuracy")
         share = report.value(chosen, "offload_share") / 100

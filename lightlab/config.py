@@ -30,6 +30,17 @@ def pick(full: int | float, short: int | float) -> int | float:
     return short if quick() else full
 
 
+def epochs(given: int | None, full: int, short: int) -> int:
+    """Return ``given`` epochs if set, else the default: ``full`` in full mode, ``short`` in quick mode.
+
+    The one place epoch defaults are resolved, so every technique reads them the same way. Raises on < 1.
+    """
+    n = int(given if given is not None else pick(full, short))
+    if n < 1:
+        raise ValueError(f"epochs must be at least 1, got {n}")
+    return n
+
+
 def datasets_dir() -> Path:
     """Return the folder holding the shipped data sets (``LIGHTLAB_DATA`` overrides it)."""
     return Path(os.environ.get("LIGHTLAB_DATA", ROOT / "datasets"))

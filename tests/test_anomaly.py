@@ -1,4 +1,4 @@
-"""ll.anomaly on the real shuttle data: the IsolationForest baseline, alarm rates, per-day figures, explorer."""
+"""ll.anomaly on the real shuttle data: the IsolationForest baseline, alarm rates, per-day figures."""
 
 import math
 import pickle
@@ -81,56 +81,45 @@ def test_alarm_rates_agree_with_metrics_and_move_with_the_threshold(task, small)
 
 
 def test_per_day_arithmetic():
-    assert anomaly.false_alarms_per_day(0.999, 1.0, 1.0) == pytest.approx(86.4)
+    assert anomaly.daily_false_alarms(0.999, 1.0, 1.0) == pytest.approx(86.4)
     rates = {"specificity": 0.99, "sensitivity": 0.9, "normal_share": 0.9}
     day = anomaly.per_day(rates, readings_per_second=2.0, cost_false_alarm=10, cost_missed=1000)
     assert day["false_alarms_per_day"] == pytest.approx(0.01 * 0.9 * 2 * 86_400)
     assert day["missed_per_day"] == pytest.approx(0.1 * 0.1 * 2 * 86_400)
     assert day["cost_per_day"] == pytest.approx(10 * day["false_alarms_per_day"] + 1000 * day["missed_per_day"])
-    assert ll.checks.industrial.false_alarms_per_day(anomaly.false_alarms_per_day).startswith("correct")
+    assert ll.checks.industrial.false_alarms_per_day(anomaly.daily_false_alarms).startswith("correct")
 
 
-def test_compare_labels_every_number(task, small, forest):
-    report = anomaly.compare({"small": small, "forest": forest}, task, repeats=3)
+def test_compare_detectors_labels_every_number(task, small, forest):
+    report = anomaly.compare_detectors({"small": small, "forest": forest}, task, repeats=3, rounds=2)
     assert report.value("small", "balanced_accuracy") > 95 and report.value("forest", "sensitivity") > 80
     assert report.value("forest", "params") == forest.nodes
     assert report.value("small", "energy_modelled_per_inference") > 0
     assert not [r for r in report.rows if r["model"] == "forest" and r["metric"] == "energy_modelled_per_inference"]
     assert all(r["method"] for r in report.rows)
+    # one timing rule: the detectors take turns and each keeps its best round
+    timed = [r for r in report.rows if r["metric"] == "latency_p50_b1"]
+    assert len(timed) == 2 and all("best of 2 alternating rounds of 3 runs" in r["method"] for r in timed)
 
 
-def test_response_times_add_assumed_round_trips():
-    report = anomaly.response_times({"small": 0.02})
-    assert len(report) == len(anomaly.ASSUMED_RTT_MS)
-    satellite = report.value("small @ cloud, GEO satellite", "response_ms")
+def test_response_times_add_assumed_round_trips_to_measured_latency():
+    measured = ll.Report().add("small", "latency_p50_b1", 0.02, "ms", "a test timing", note="disturbed: a test")
+    measured.add("large", "latency_p50_b1", 0.5, "ms", "a test timing")
+    report = anomaly.response_times(measured, ["small"])
+    assert len(report) == len(anomaly.ASSUMED_RTT_MS) and report.models()[0] == "small @ gateway on the plant LAN"
+    satellite = report.value("small @ cloud, GEO satellite", "response_time")
     assert satellite == pytest.approx(anomaly.ASSUMED_RTT_MS["cloud, GEO satellite"] + 0.02)
-    assert all("assumed" in r["method"] and "measured" in r["method"] for r in report.rows)
+    assert all("assumed" in r["method"] and "measured" in r["method"] and "20.0 µs" in r["method"] for r in report.rows)
+    assert all(r["note"].startswith("disturbed") for r in report.rows)  # the timing's note goes with it
+    assert len(anomaly.response_times(measured)) == 2 * len(anomaly.ASSUMED_RTT_MS)
+    with pytest.raises(KeyError, match="no batch-1 latency for forest"):
+        anomaly.response_times(measured, ["forest"])
 
 
 def test_threshold_curve_is_monotonic(task, small):
     curve = anomaly.threshold_curve(*anomaly.anomaly_scores(small, task, "val"), points=21)
     assert len(curve["threshold"]) == 21
     assert np.all(np.diff(curve["sensitivity"]) <= 0) and np.all(np.diff(curve["specificity"]) >= 0)
-
-
-def test_explorer_recounts_alarms_on_every_control(task, small, forest):
-    explorer = anomaly.AlarmExplorer({"small": small, "forest": forest}, task)
-    first = explorer.run()
-    assert explorer.threshold.value == 0.0 and "small" in explorer.summary.value
-    explorer.threshold.value = explorer.threshold.max
-    assert explorer.runs == 2 and explorer.result["sensitivity"] < first["sensitivity"]
-    assert explorer.result["false_alarms"] <= first["false_alarms"]
-    explorer.threshold.value = 0.0
-    explorer.rate.value = 10.0
-    assert explorer.result["false_alarms_per_day"] == pytest.approx(10 * first["false_alarms_per_day"])
-    explorer.cost_missed.value = 10.0
-    assert explorer.result["cost_per_day"] == pytest.approx(
-        50 * explorer.result["false_alarms_per_day"] + 10 * explorer.result["missed_per_day"]
-    )
-    runs = explorer.runs
-    explorer.model.value = "forest"  # refits the slider to the forest's scores, then reruns once
-    assert explorer.runs == runs + 1 and explorer.threshold.max < 5
-    assert "forest" in explorer.summary.value and explorer.result["threshold"] == 0.0
 
 
 def test_scores_need_a_positive_class(task, small):

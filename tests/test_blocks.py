@@ -72,24 +72,24 @@ def test_dwsep_needs_about_k_squared_fewer_macs_for_many_output_channels():
         assert conv / dwsep > 0.9 * kernel**2
 
 
-def test_compare_reports_every_kind_with_ratios_to_conv():
-    report = blocks.compare(16, 32, 8, rounds=1, repeats=3)
-    assert report.models() == list(blocks.KINDS)
+def test_compare_reports_every_kind_counted_closed_form_and_timed():
+    report = blocks.compare_blocks(16, 32, 8, rounds=1, repeats=3)
+    assert report.models() == list(blocks.KINDS)  # the conv first: the baseline of report.versus("conv")
     for kind in blocks.KINDS:
         assert report.value(kind, "params") == report.value(kind, "params_formula")
         assert report.value(kind, "macs") == report.value(kind, "macs_formula")
-        assert report.value(kind, "latency_p50") > 0
-        assert report.value(kind, "macs_vs_conv") == pytest.approx(report.ratio("macs", kind, "conv"))
-    assert report.value("conv", "params_vs_conv") == 1
-    assert report.value("dwsep", "macs_vs_conv") < 0.2
+        assert report.value(kind, "latency_p50_b1") > 0
+    assert report.ratio("macs", "dwsep", "conv") < 0.2
+    assert list(report.versus("conv", ["macs"]).columns[:3]) == ["conv", "dwsep", "dwsep / conv"]
     assert all(r["method"] for r in report.rows)
 
 
 def test_compare_always_includes_the_baseline():
     before = torch.get_num_threads()
-    report = blocks.compare(8, 8, 4, kinds=("dwsep",), threads=1, rounds=1, repeats=2)
+    report = blocks.compare_blocks(8, 8, 4, kinds=("dwsep",), threads=1, rounds=2, repeats=2)
     assert report.models() == ["conv", "dwsep"]
-    assert "1 threads" in [r for r in report.rows if r["metric"] == "latency_p50"][0]["method"]
+    method = next(r["method"] for r in report.rows if r["metric"] == "latency_p50_b1")
+    assert "1 threads" in method and "best of 2 alternating rounds" in method  # measure.interleaved's rule
     assert torch.get_num_threads() == before
 
 
@@ -114,7 +114,7 @@ def test_cost_leaves_the_block_in_its_mode():
         (lambda: blocks.network((1, 8, 8), 10, "conv", ()), "widths must be a non-empty tuple"),
         (lambda: blocks.network((1, 8, 8), 0, "conv"), "classes must be >= 1"),
         (lambda: blocks.network((1, 8, 8), 10, "resnet"), "unknown block kind 'resnet'"),
-        (lambda: blocks.compare(4, 4, 0), "size, batch and threads must be >= 1, got size=0"),
+        (lambda: blocks.compare_blocks(4, 4, 0), "size, batch and threads must be >= 1, got size=0"),
     ],
 )
 def test_bad_input_raises_a_clear_error(call, match):
@@ -141,7 +141,7 @@ def test_efficient_network_trains_on_digits_with_far_fewer_params():
     task = ll.load("digits")
     conv = blocks.network(task.input_shape, task.num_classes, "conv", (32, 64, 128))
     dwsep = blocks.network(task.input_shape, task.num_classes, "dwsep", (32, 64, 128))
-    ll.train.fit(dwsep, task, lr=1e-2, progress=False)  # quick mode: 6 epochs
+    ll.train.fit_(dwsep, task, lr=1e-2, progress=False)  # quick mode: 6 epochs
     assert ll.train.evaluate(dwsep, task) >= 0.85
     assert ll.measure.count_params(dwsep) <= ll.measure.count_params(conv) / 4
 
@@ -151,17 +151,6 @@ def test_training_is_deterministic():
     accs = []
     for _ in range(2):
         net = blocks.network(task.input_shape, task.num_classes, "inverted", (8, 16), seed=1)
-        ll.train.fit(net, task, epochs=2, seed=1, progress=False)
+        ll.train.fit_(net, task, epochs=2, seed=1, progress=False)
         accs.append(ll.train.evaluate(net, task))
     assert accs[0] == accs[1]
-
-
-def test_block_explorer_reruns_compare_on_control_change():
-    explorer = blocks.BlockExplorer(kind="dwsep", width=8, kernel=3, size=4)
-    report = explorer.run()
-    assert report.models() == ["conv", "dwsep"]
-    explorer.kind.value = "inverted"
-    assert explorer.result.models() == ["conv", "inverted"]
-    explorer.width.value = 16
-    assert explorer.result.value("conv", "params") == blocks.formula("conv", 16, 16)["params"]
-    assert "inverted vs conv, 16 channels" in explorer.summary.value

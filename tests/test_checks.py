@@ -27,3 +27,17 @@ def test_exercise_5_target_is_reachable(digits):
     model = solutions("00_start_here").own_small_model(digits)
     assert ll.measure.count_params(model) <= 1500
     assert ll.train.evaluate(model, digits) >= 0.95
+
+
+def test_an_unsolved_exercise_says_not_yet_in_one_line():
+    def stub(report, fast, slow, batch):
+        raise NotImplementedError("write speedup() first")
+
+    with pytest.raises(ll.checks.CheckFailed, match="write speedup\\(\\) first. Fill in the function") as info:
+        ll.checks.speedup(stub)
+    assert info.value._render_traceback_() == [f"Not yet. {info.value}"]
+
+
+def test_only_checkers_are_found():
+    with pytest.raises(AttributeError, match="no checker named 'Callable'"):
+        ll.checks.Callable  # noqa: B018

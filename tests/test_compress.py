@@ -1,40 +1,15 @@
 import dataclasses
 import math
-from collections import Counter
 
-import numpy as np
 import pytest
 import torch
 
 import lightlab as ll
 from lightlab.techniques import compress as C
+from lightlab.techniques.entropy import CompressedFileError
 
 # Han et al. prune the big fully connected layers hardest and the first convolution least.
 LAYERS = {"0": 0.5, "2": 0.8, "6": 0.95, "9": 0.7}
-TEXTBOOK = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}
-
-
-def test_huffman_is_optimal_on_the_textbook_example():
-    lengths = C.huffman_code_lengths(TEXTBOOK)
-    assert sum(TEXTBOOK[s] * n for s, n in lengths.items()) == 224
-    assert lengths["a"] == 1 and lengths["f"] == 4
-    codes = list(C.canonical_codes(lengths).values())
-    assert not any(a != b and b.startswith(a) for a in codes for b in codes)  # a prefix code
-    assert C.huffman_code_lengths({"z": 3}) == {"z": 1}
-
-
-def test_huffman_round_trips_close_to_the_entropy():
-    rng = np.random.default_rng(0)
-    data = rng.choice(16, size=50_000, p=np.r_[0.4, 0.2, 0.1, [0.3 / 13] * 13]).astype(np.uint8).tobytes()
-    blob = C.huffman_encode(data)
-    assert C.huffman_decode(blob) == data
-    p = np.array(list(Counter(data).values())) / len(data)
-    entropy = -(p * np.log2(p)).sum()
-    assert entropy <= 8 * (len(blob) - 6 - 16) / len(data) <= entropy + 1  # header: count, table of 16 lengths
-    for edge in (b"", b"\x07" * 100):
-        assert C.huffman_decode(C.huffman_encode(edge)) == edge
-    with pytest.raises(C.CompressedFileError, match="truncated"):
-        C.huffman_decode(blob[:-100])
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +21,7 @@ def large():
 def pipeline(digits, large, tmp_path_factory):
     path = tmp_path_factory.mktemp("dc") / "digits-large.lldc"
     before = {k: v.clone() for k, v in large.state_dict().items()}
-    result = C.compress(large, digits, path, C.CompressConfig(sparsity=LAYERS, bits=4))
+    result = C.compress(large, C.CompressConfig(sparsity=LAYERS, bits=4), task=digits, path=path)
     assert all(torch.equal(before[k], v) for k, v in large.state_dict().items())  # the input is left alone
     return result
 
@@ -94,33 +69,33 @@ def test_file_holds_what_the_table_says(pipeline):
 def test_save_without_finetuning_and_coders(tmp_path, digits):
     small = ll.zoo.pretrained("digits-small")
     config = C.CompressConfig(sparsity=0.5, bits=5, coder="lzma")
-    result = C.save_compressed(small, tmp_path / "small.lldc", config, task=digits)
+    result = C.save_compressed(small, config, path=tmp_path / "small.lldc", task=digits)
     # no fine-tuning: a real but bounded loss (compress() fine-tunes it back)
     assert 80 < result.report.value("coded", "accuracy") < result.report.value("fp32", "accuracy")
     coded = result.model.get_submodule("1").weight
     assert len(coded[coded != 0].unique()) <= 32
     # packed indices: the quantized stage stores ceil(kept * bits / 8) bytes for them
     kept = math.ceil(0.5 * 64 * 32)
-    packed = C.save_compressed(small, tmp_path / "q.lldc", dataclasses.replace(config, coder="none")).path
+    packed = C.save_compressed(small, dataclasses.replace(config, coder="none"), path=tmp_path / "q.lldc").path
     rows = {row["tensor"]: row for row in C.file_contents(packed)}
     assert rows["1.weight"]["bytes"] == 64 * 32 // 8 + 32 * 4 + math.ceil(kept * 5 / 8)
 
 
 def test_corrupted_or_foreign_files_fail_clearly(tmp_path):
     small = ll.zoo.pretrained("digits-small")
-    path = C.save_compressed(small, tmp_path / "small.lldc").path
+    path = C.save_compressed(small, path=tmp_path / "small.lldc").path
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "flipped.lldc").write_bytes(bytes(data))
-    with pytest.raises(C.CompressedFileError, match="corrupted"):
+    with pytest.raises(CompressedFileError, match="corrupted"):
         C.load_compressed(tmp_path / "flipped.lldc", small)
     (tmp_path / "short.lldc").write_bytes(path.read_bytes()[:100])
-    with pytest.raises(C.CompressedFileError, match="corrupted or truncated"):
+    with pytest.raises(CompressedFileError, match="corrupted or truncated"):
         C.load_compressed(tmp_path / "short.lldc", small)
     ll.zoo.save(small, tmp_path / "plain.safetensors")
-    with pytest.raises(C.CompressedFileError, match="not a LightLab compressed model"):
+    with pytest.raises(CompressedFileError, match="not a LightLab compressed model"):
         C.load_compressed(tmp_path / "plain.safetensors", small)
-    with pytest.raises(C.CompressedFileError, match="does not fit"):
+    with pytest.raises(CompressedFileError, match="does not fit"):
         C.load_compressed(path, ll.zoo.mlp(64, 10, (16,)))
     with pytest.raises(FileNotFoundError, match="save_compressed"):
         C.load_compressed(tmp_path / "missing.lldc", small)
@@ -135,14 +110,15 @@ def test_bad_configs_say_what_is_allowed():
         C.CompressConfig(sparsity={"6": 1.0})
     with pytest.raises(ValueError, match="no Linear/Conv layer named"):
         C.CompressConfig(sparsity={"fc9": 0.5}).layer_settings(ll.zoo.mlp(64, 10))
+    with pytest.raises(ValueError, match=r"codebook_epochs must be None \(the default\), 0 \(skip\).*got -1"):
+        C.CompressConfig(codebook_epochs=-1)
 
 
-def test_explorer_reruns_the_pipeline(digits, large):
-    explorer = C.CompressExplorer(large, digits, C.CompressConfig(sparsity=LAYERS, bits=4))
-    assert explorer.largest == "6" and explorer.sparsity.value == 0.95
-    first = explorer.run()
-    explorer.bits.value = 2
-    assert explorer.result is not first and explorer.config().bits == 2
-    assert explorer.result.report.value("coded", "size") < first.report.value("coded", "size")
-    explorer.coder.value = "lzma"
-    assert "lzma" in next(r["method"] for r in explorer.result.report.rows if r["model"] == "coded")
+def test_epoch_defaults_are_derived_not_written_back():
+    cfg = C.CompressConfig(codebook_epochs=0)
+    assert cfg.finetune_epochs is None and cfg.n_epochs("pruned") == 2 and cfg.n_epochs("quantized") == 0
+    small = ll.zoo.pretrained("digits-small")
+    untouched = C.finetune_codebooks(small, cfg, task=None)  # 0 epochs: a copy, no training (so no task needed)
+    assert untouched is not small and all(
+        torch.equal(a, b) for a, b in zip(untouched.state_dict().values(), small.state_dict().values(), strict=True)
+    )

@@ -37,3 +37,12 @@ def test_using_threads_restores_the_count_even_after_an_error():
     assert config.threads() == before
     with pytest.raises(ValueError, match="threads must be >= 1, got 0"), config.using_threads(0):
         pass
+
+
+def test_epochs_has_one_default_rule(monkeypatch):
+    monkeypatch.setenv("LIGHTLAB_QUICK", "0")
+    assert config.epochs(None, 30, 6) == 30 and config.epochs(4, 30, 6) == 4
+    monkeypatch.setenv("LIGHTLAB_QUICK", "1")
+    assert config.epochs(None, 30, 6) == 6
+    with pytest.raises(ValueError, match="at least 1, got 0"):
+        config.epochs(0, 30, 6)

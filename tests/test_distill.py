@@ -44,6 +44,14 @@ def test_bad_settings_say_what_is_allowed():
         D.DistillConfig(alpha=1.5)
     with pytest.raises(ValueError, match=r"label_fraction must be in \(0, 1\]"):
         D.DistillConfig(label_fraction=0)
+    with pytest.raises(ValueError, match="epochs must be None.*got 0"):
+        D.DistillConfig(epochs=0)
+    with pytest.raises(ValueError, match="patience must be a whole number"):
+        D.DistillConfig(patience=0)
+    cfg = D.DistillConfig()
+    with pytest.raises(AttributeError):
+        cfg.alpha = 0.5  # frozen: a changed setting is a new config (dataclasses.replace)
+    assert cfg.epochs is None and cfg.n_epochs == 20  # quick mode's default, derived
 
 
 def test_label_subset_is_stratified_and_keeps_validation(digits):
@@ -58,17 +66,19 @@ def test_label_subset_is_stratified_and_keeps_validation(digits):
 def test_kd_pays_off_with_few_labels(digits, teacher):
     config = D.DistillConfig(label_fraction=0.1, seed=0)
     before = {k: v.clone() for k, v in student().state_dict().items()}
-    kd = D.distill(teacher, student(), digits, config)
-    plain = D.baseline(student(), digits, config)
+    kd = D.distill(student(), config, task=digits, teacher=teacher)
+    plain = D.baseline(student(), config, task=digits)
     assert 100 * ll.train.evaluate(kd, digits) >= 100 * ll.train.evaluate(plain, digits) + 3
     assert 100 * ll.train.evaluate(kd, digits) >= 0.97 * 100 * ll.train.evaluate(teacher, digits) - 2
     assert all(torch.equal(before[k], v) for k, v in student().state_dict().items())
-    again = D.distill(teacher, student(), digits, config)  # same seed, same student
+    again = D.distill(student(), config, task=digits, teacher=teacher)  # same seed, same student
     assert all(torch.equal(a, b) for a, b in zip(kd.state_dict().values(), again.state_dict().values(), strict=True))
 
 
 def test_compare_reports_both_settings_with_spread(digits, teacher):
-    report = D.compare(teacher, student, digits, seeds=(0, 1), label_fraction=0.2, config=D.DistillConfig(epochs=2))
+    report = D.compare_kd(
+        student, D.DistillConfig(epochs=2), task=digits, teacher=teacher, seeds=(0, 1), label_fraction=0.2
+    )
     for setting in ("all labels", "20% labels"):
         for model in ("student, no KD", "student, KD"):
             row = next(r for r in report.rows if r["model"] == model and r["metric"] == f"accuracy, {setting}")
@@ -78,13 +88,3 @@ def test_compare_reports_both_settings_with_spread(digits, teacher):
             report.value("student, KD", f"accuracy, {setting}") - report.value("student, no KD", f"accuracy, {setting}")
         )
     assert report.ratio("params", "teacher", "student") > 100
-
-
-def test_explorer_reruns_and_caches_the_baseline(digits, teacher):
-    explorer = D.DistillExplorer(teacher, student, digits, D.DistillConfig(epochs=3, label_fraction=0.1))
-    first = explorer.run()
-    explorer.temperature.value = 8.0
-    assert explorer.result is not first and "T=8" in explorer.summary.value
-    assert explorer.result.value("student, no KD", "accuracy") == first.value("student, no KD", "accuracy")
-    explorer.label_fraction.value = 1.0
-    assert "all labels" in explorer.summary.value and len(explorer._baselines) == 2

@@ -17,7 +17,7 @@ def task():
 @pytest.fixture(scope="module")
 def clean():
     """Noise-free windows (the heart alone), where beats can be found by a simple threshold."""
-    return ecg.generate(patients=20, per_class=10, seed=3, noise=False)
+    return ecg.generate_ecg(patients=20, per_class=10, seed=3, noise=False)
 
 
 def _beats(x: np.ndarray) -> tuple[np.ndarray, list[int]]:
@@ -39,11 +39,11 @@ def test_metadata_says_synthetic_and_healthcare(task):
 
 
 def test_generation_is_seeded():
-    a, b = ecg.generate(patients=4, per_class=2, seed=1), ecg.generate(patients=4, per_class=2, seed=1)
+    a, b = ecg.generate_ecg(patients=4, per_class=2, seed=1), ecg.generate_ecg(patients=4, per_class=2, seed=1)
     assert all(np.array_equal(a[k], b[k]) for k in a)
-    assert not np.array_equal(a["x"], ecg.generate(patients=4, per_class=2, seed=2)["x"])
+    assert not np.array_equal(a["x"], ecg.generate_ecg(patients=4, per_class=2, seed=2)["x"])
     # noise=False gives the same heartbeats without the noise
-    heart = ecg.generate(patients=4, per_class=2, seed=1, noise=False)["x"]
+    heart = ecg.generate_ecg(patients=4, per_class=2, seed=1, noise=False)["x"]
     assert 0.02 < float(np.std(a["x"] - heart)) < 0.5
 
 
@@ -90,52 +90,3 @@ def test_windows_cut_a_recording_and_refuse_bad_input():
 def test_check_input_names_shape_and_rate(task):
     with pytest.raises(DataError, match=r"512 samples at 125 Hz"):
         task.check_input(torch.zeros(2, 1, 1000))
-
-
-def test_screening_counts_any_arrhythmia_as_caught():
-    cm = np.array([[90, 6, 4], [5, 80, 15], [0, 10, 90]])
-    scores = ecg.screening(cm)
-    assert scores["sensitivity"] == pytest.approx(195 / 200)  # an AF called PVC still raises the alarm
-    assert scores["specificity"] == pytest.approx(0.9)
-
-
-def test_roc_and_operating_point():
-    truth = np.array([True, True, False, False])
-    scores = np.array([0.9, 0.4, 0.6, 0.1])
-    assert ecg.operating_point(truth, scores, 0.5) == {"sensitivity": 0.5, "specificity": 0.5}
-    curve = ecg.roc(truth, scores)
-    assert curve["auc"] == pytest.approx(0.75)
-    assert curve["sensitivity"][0] == 0 and curve["sensitivity"][-1] == 1
-
-
-def test_battery_days():
-    # 200 mAh at 3.7 V = 2,664 J; 1 mJ per window x 21,094 windows a day = 21.1 J a day
-    assert ecg.battery_days(1e-3) == pytest.approx(2664 / (1e-3 * ecg.WINDOWS_PER_DAY))
-    assert ecg.WINDOWS_PER_DAY == pytest.approx(86400 / 4.096)
-    with pytest.raises(ValueError, match="all > 0"):
-        ecg.battery_days(1e-3, capacity_mah=0)
-    report = ll.Report().add("m", "energy_modelled_per_inference", 2e-6, "J", "modelled (test)")
-    row = ecg.battery_report(report).rows[0]
-    assert row["metric"] == "battery_days (energy_modelled_per_inference)" and "modelled (test)" in row["method"]
-
-
-def test_shipped_models_meet_the_domain_targets(task):
-    large, small = ll.zoo.pretrained("ecg-large"), ll.zoo.pretrained("ecg-small")
-    ba = {name: ll.train.evaluate(m, task) for name, m in (("large", large), ("small", small))}
-    assert ba["large"] > 0.9 and ba["small"] >= 0.95 * ba["large"]
-    assert ll.measure.count_params(large) >= 10 * ll.measure.count_params(small)
-    assert ll.measure.serialized_size(large) >= 10 * ll.measure.serialized_size(small)
-
-
-def test_threshold_explorer_trades_sensitivity_for_specificity(task):
-    models = {"large": ll.zoo.pretrained("ecg-large"), "small": ll.zoo.pretrained("ecg-small")}
-    explorer = ecg.ThresholdExplorer(models, task, split="val")
-    explorer.threshold.value = 0.05
-    low = explorer.result
-    explorer.threshold.value = 0.95
-    high = explorer.result
-    assert explorer.runs == 2
-    for name in models:
-        assert low.value(name, "sensitivity") >= high.value(name, "sensitivity")
-        assert low.value(name, "specificity") <= high.value(name, "specificity")
-    assert "false alarms a day" in explorer.summary.value

@@ -11,7 +11,6 @@ from lightlab.applications import driving
 from lightlab.applications.driving import SIM_STEP_S
 from lightlab.data import lidar
 from lightlab.data import lidar as lw
-from lightlab.face.views import driving as driving_views
 
 
 @pytest.fixture(scope="module")
@@ -144,24 +143,25 @@ def test_bad_latency_is_refused():
 
 
 def test_deadline_report_scales_measured_latency_by_the_assumed_slowdown():
-    timing = ll.measure.Timing([1.0, 2.0, 3.0, 4.0], warmup=0, threads=1, batch_size=1)
+    timing = ll.measure.Timing([1.0, 2.0, 3.0, 4.0], warmup=0, threads=1, batch_size=1, foreign_cores=1.0)
     report = driving.deadline_report({"m": timing}, period_ms=25, slowdown=10)
     assert report.value("m", "latency_p50") == pytest.approx(25.0)
     assert report.value("m", "late_share") == pytest.approx(50.0)
-    assert all("ASSUMED" in r["method"] for r in report.rows if r["metric"].startswith("latency"))
+    latency_rows = [r for r in report.rows if r["metric"].startswith("latency")]
+    assert all("ASSUMED" in r["method"] and timing.method in r["method"] for r in latency_rows)
+    assert all(r["note"] == timing.note for r in report.rows)  # a disturbed timing says so on every row
+    given = driving.deadline_report({"m": [1.0, 3.0]}, period_ms=25)
+    assert given.value("m", "latency_p50") == 2.0 and "given in ms" in given.rows[0]["method"]
 
 
-def test_explorers_follow_their_controls(small):
-    timings = {"small": ll.measure.Timing([0.05, 0.06], 0, 1, 1), "slow": ll.measure.Timing([0.6, 0.9], 0, 1, 1)}
-    deadline = driving_views.DeadlineExplorer(timings)
-    deadline.device.value = 50.0
-    assert deadline.result.value("slow", "late_share") == 0  # 30-45 ms (x50 assumed) at 10 scans per second
-    deadline.rate.value = 25
-    assert deadline.result.value("slow", "late_share") == 50 and "misses" in deadline.summary.value
-    assert deadline.result.value("small", "late_share") == 0
-    explorer = driving_views.DriveExplorer({"small": small}, {"small": timings["small"]}, duration_s=3)
-    explorer.speed.value = 1.0
-    runs = explorer.result
-    assert len(runs) == 2 and all(r.config.speed == 1.0 and r.config.slowdown == 500 for r in runs.values())
-    assert "bumps" in explorer.summary.value
-    assert driving_views.plot_scan(lidar.held_out_world(0), (1.0, 1.0, 0.0)).data
+def test_time_models_takes_turns_and_keeps_each_best_round(small):
+    models = {"small": small, "twin": ll.zoo.pretrained("lidar-small")}
+    timings = driving.time_models(models, ll.load("lidar").example(4), repeats=5, rounds=2)
+    assert list(timings) == ["small", "twin"]
+    for t in timings.values():
+        assert (t.rounds, t.threads, t.batch_size, len(t.samples_ms)) == (2, 1, 1, 5)
+        assert np.array_equal(driving.latency_samples(t), t.samples_ms)  # drive draws from the best round
+    report = driving.timing_report(timings)
+    assert [r["metric"] for r in report.rows[:3]] == ["latency_p50_b1", "latency_p90_b1", "latency_p99_b1"]
+    assert all("best of 2 alternating rounds" in r["method"] for r in report.rows)
+    assert report.value("small", "latency_p50_b1") == timings["small"].p50

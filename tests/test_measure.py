@@ -11,7 +11,7 @@ from lightlab.measurement import measure
 
 def test_report_rows_for_zoo_models(digits, zoo_models):
     report = measure.measure(zoo_models, digits, batch_sizes=(1, 32), repeats=5)
-    table = report.table()
+    table = report.frame()
     assert set(table.columns) >= {"model", "metric", "value", "unit", "method"}
     assert table["method"].str.len().min() > 0
     for name in ("large", "small"):
@@ -47,7 +47,7 @@ def test_peak_memory_counts_weights_and_largest_layer():
 def test_any_module_with_an_example_input():
     model = nn.Sequential(nn.Linear(16, 4))
     report = measure.measure({"lin": model}, example=torch.rand(8, 16), batch_sizes=(1, 8), repeats=3)
-    assert "accuracy" not in set(report.table()["metric"])
+    assert "accuracy" not in set(report.frame()["metric"])
     assert report.value("lin", "params") == 68
 
 
@@ -86,43 +86,8 @@ def test_int8_instruction_detection_matches_cpuinfo():
     assert ("AVX-512 VNNI" in measure.int8_instructions()) == ("avx512_vnni" in flags)
 
 
-def test_report_exports(tmp_path, digits, zoo_models):
-    report = measure.measure(zoo_models, digits, batch_sizes=(1,), repeats=3)
-    report.add("small", "energy_per_inference", math.nan, "J", "unavailable: test")
-    csv = report.to_csv(tmp_path / "r.csv").read_text()
-    assert csv.splitlines()[0].startswith("model,metric,value,unit,method")
-    back = ll.Report.from_json(report.to_json(tmp_path / "r.json"))
-    assert back.value("large", "params") == report.value("large", "params")
-    assert math.isnan(back.value("small", "energy_per_inference"))
-    html = report.to_html(tmp_path / "r.html").read_text()
-    assert "cdn" not in html.lower().split("<body>")[0] and "plotly" in html and len(html) > 1_000_000
-    assert report.table(wide=True).loc[("params", "count"), "small"] == 2410
-    with pytest.raises(IsADirectoryError, match="is a folder"):
-        report.to_csv(tmp_path)
-
-
-def test_report_refuses_rows_without_method():
-    with pytest.raises(ValueError, match="no method"):
-        ll.Report().add("m", "energy", 1.0, "J", "")
-
-
-def test_report_value_error_lists_what_exists():
-    report = ll.Report().add("m", "size", 1, "bytes", "x")
-    with pytest.raises(KeyError, match="no 'speed'.*size"):
-        report.value("m", "speed")
-
-
-def test_plot_has_a_panel_per_metric(digits, zoo_models):
-    report = measure.measure(zoo_models, digits, batch_sizes=(1,), repeats=3)
-    fig = report.plot(["accuracy", "size", "latency_p50_b1"])
-    assert len(fig.data) == 3 and list(fig.data[1].x) == ["large", "small"]
-    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type == "linear"
-
-
 def test_interleaved_keeps_each_models_best_round():
     import torch
-
-    import lightlab as ll
 
     models = {"a": torch.nn.Linear(8, 8), "b": torch.nn.Linear(8, 2)}
     timings = ll.measure.interleaved(models, torch.zeros(4, 8), rounds=3, repeats=5)

@@ -16,6 +16,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
+from _figures import notebook_figures, problems
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -106,6 +107,7 @@ def test_notebook_runs_within_budget(path: Path) -> None:
     )
     # The kernel inherits this environment: quick mode is the path learners on Binder take.
     env = {**os.environ, "LIGHTLAB_QUICK": "1"}
+    before = {p for p in path.parent.rglob("*") if "__pycache__" not in p.parts}
     start, completed = time.perf_counter(), False
     try:
         client.execute(env=env)
@@ -127,6 +129,13 @@ def test_notebook_runs_within_budget(path: Path) -> None:
         )
         print(f"{path.name}: peak RSS {peak_mb:.0f} MB, {seconds:.1f} s ({sampler.samples} samples)")
 
+    left = sorted(str(p.relative_to(path.parent)) for p in path.parent.rglob("*") if "__pycache__" not in p.parts)
+    assert sorted(set(left) - {str(p.relative_to(path.parent)) for p in before}) == [], (
+        f"{path.name} left files in notebooks/: write to a temporary or cache folder and remove it when done"
+    )
+    figures = notebook_figures(nb)
+    bad = [f"{where}: {problem}" for where, fig in figures for problem in problems(fig)]
+    assert bad == [], f"{path.name}: figures a student cannot read:\n" + "\n".join(bad)
     assert sampler.samples > 0, "the memory sampler never saw the kernel process"
     assert sampler.peak <= MAX_RSS_BYTES, f"{path.name} peaked at {peak_mb:.0f} MB (> 1536 MB)"
     assert seconds <= MAX_SECONDS, f"{path.name} took {seconds:.1f} s (> {MAX_SECONDS} s)"

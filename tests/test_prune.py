@@ -4,7 +4,7 @@ import torch.nn.utils.prune as torch_prune
 from torch import nn
 
 import lightlab as ll
-from lightlab.techniques.prune import PruneConfig
+from lightlab.techniques.prune import IterativePruneConfig, PruneConfig
 
 
 @pytest.fixture(scope="module")
@@ -72,22 +72,22 @@ def test_unstructured_pruning_is_permanent_and_leaves_the_input_alone(large, dig
 
 
 def test_structured_pruning_shrinks_the_digits_cnn(large, digits):
-    pruned = ll.prune.prune(large, PruneConfig(0.5, structured=True), digits.example(1))
+    pruned = ll.prune.prune(large, PruneConfig(0.5, structured=True), task=digits)
     convs = [m for m in pruned.modules() if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == [32, 64] and pruned[-1].out_features == 10
     assert ll.measure.count_params(pruned) == 283_786  # from 1,128,714
     assert ll.measure.serialized_size(pruned) < 0.3 * ll.measure.serialized_size(large)
     assert pruned(digits.example(5)).shape == (5, 10)
-    tuned = ll.prune.finetune(pruned, digits, epochs=3)
+    tuned = ll.prune.finetune(pruned, task=digits, epochs=3)
     assert ll.train.evaluate(tuned, digits) >= ll.train.evaluate(large, digits) - 0.02
 
 
 def test_structured_pruning_works_outside_the_zoo(digits):
     mlp = ll.zoo.mlp(64, 10, hidden=(64, 32))
-    small = ll.prune.prune(mlp, PruneConfig(0.5, structured=True), digits.example(1))
+    small = ll.prune.prune(mlp, PruneConfig(0.5, structured=True), example=digits.example(1))
     assert [m.out_features for m in small.modules() if isinstance(m, nn.Linear)] == [32, 16, 10]
     resnet = TinyResNet().eval()
-    thin = ll.prune.prune(resnet, PruneConfig(0.5, structured=True), digits.example(1))
+    thin = ll.prune.prune(resnet, PruneConfig(0.5, structured=True), task=digits)
     # The skip connection ties the stem's and the block's last channels: both shrink together.
     assert thin.stem[0].out_channels == thin.block[3].out_channels == 8 and thin.block[0].out_channels == 16
     assert thin(digits.example(4)).shape == (4, 10)
@@ -113,13 +113,13 @@ def test_structured_pruning_names_what_it_cannot_handle(digits):
 
     cfg = PruneConfig(0.5, structured=True)
     with pytest.raises(ValueError, match="layer '0' \\(Scaled\\)"):
-        ll.prune.prune(nn.Sequential(Scaled(), nn.ReLU(), nn.Linear(32, 10)), cfg, digits.example(1))
+        ll.prune.prune(nn.Sequential(Scaled(), nn.ReLU(), nn.Linear(32, 10)), cfg, task=digits)
     with pytest.raises(ValueError, match="hard-codes a channel count"):
-        ll.prune.prune(HardCoded(), cfg, digits.example(1))
-    with pytest.raises(ValueError, match="pass an example input"):
+        ll.prune.prune(HardCoded(), cfg, task=digits)
+    with pytest.raises(ValueError, match="pass an example input or a task"):
         ll.prune.prune(ll.zoo.mlp(64, 10), cfg)
     with pytest.raises(ValueError, match="nothing to shrink"):
-        ll.prune.prune(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), cfg, digits.example(1))
+        ll.prune.prune(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), cfg, example=digits.example(1))
 
 
 @pytest.mark.parametrize(
@@ -137,6 +137,31 @@ def test_bad_config_is_refused(kwargs, error, message):
         PruneConfig(**kwargs)
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"final_sparsity": 1.0}, r"final_sparsity must be in \[0, 1\)"),
+        ({"final_sparsity": 0.9, "steps": 0}, r"steps must be a whole number >= 1 .*got 0"),
+        ({"final_sparsity": 0.9, "epochs_per_step": 1.5}, "epochs_per_step must be None.*got 1.5"),
+        ({"final_sparsity": 0.9, "scope": "local"}, "unknown scope 'local'"),
+        ({"final_sparsity": 0.9, "lr": 0}, "lr must be a number > 0"),
+    ],
+)
+def test_bad_iterative_config_names_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        IterativePruneConfig(**kwargs)
+
+
+def test_configs_are_frozen_and_the_default_prunes_half():
+    cfg = IterativePruneConfig(0.9, epochs_per_step=None)
+    with pytest.raises(AttributeError):
+        cfg.steps = 2
+    assert cfg.epochs_per_step is None and cfg.n_epochs == 2  # quick mode's default, derived, not written back
+    assert ll.prune.sparsity(ll.prune.prune(ll.zoo.mlp(64, 10))) == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(TypeError, match="IterativePruneConfig"):
+        ll.prune.prune_iteratively(ll.zoo.mlp(64, 10), PruneConfig(0.5), task=None)
+
+
 def test_a_model_without_prunable_layers_is_refused():
     with pytest.raises(ValueError, match="no layer to prune.*Flatten, ReLU"):
         ll.prune.prune(nn.Sequential(nn.Flatten(), nn.ReLU()), PruneConfig(0.5))
@@ -147,7 +172,7 @@ def test_a_model_without_prunable_layers_is_refused():
 def test_finetune_keeps_pruned_weights_at_zero(digits):
     small = ll.zoo.pretrained("digits-small")
     pruned = ll.prune.prune(small, PruneConfig(0.8, scope="global"))
-    tuned = ll.prune.finetune(pruned, digits, epochs=3)
+    tuned = ll.prune.finetune(pruned, task=digits, epochs=3)
     zero_before = [m.weight == 0 for m in pruned.modules() if isinstance(m, nn.Linear)]
     zero_after = [m.weight == 0 for m in tuned.modules() if isinstance(m, nn.Linear)]
     assert all(torch.equal(a, b) for a, b in zip(zero_before, zero_after, strict=True))
@@ -166,7 +191,8 @@ def test_cubic_schedule_cuts_early_and_ends_at_the_target():
 
 def test_prune_iteratively_reaches_the_final_sparsity(digits):
     small = ll.zoo.pretrained("digits-small")
-    model, report = ll.prune.prune_iteratively(small, digits, 0.8, steps=3, epochs_per_step=2, lr=1e-2)
+    cfg = IterativePruneConfig(final_sparsity=0.8, steps=3, epochs_per_step=2, lr=1e-2)
+    model, report = ll.prune.prune_iteratively(small, cfg, task=digits)
     assert ll.prune.sparsity(model) == pytest.approx(0.8, abs=1e-3)
     assert report.models() == ["step 0", "step 1", "step 2", "step 3"]
     assert report.value("step 3", "sparsity") == pytest.approx(80, abs=0.1)
@@ -175,30 +201,17 @@ def test_prune_iteratively_reaches_the_final_sparsity(digits):
 
 
 def test_sensitivity_scan_is_tidy(large, digits):
-    table = ll.prune.sensitivity(large, digits, sparsities=(0.0, 0.5, 0.99))
+    table = ll.prune.layer_sensitivity(large, task=digits, sparsities=(0.0, 0.5, 0.99))
     assert list(table.columns) == ["layer", "sparsity", "accuracy", "unit", "method"]
     assert len(table) == 4 * 3 and table["method"].str.contains("val split").all()
     at_zero = table[table.sparsity == 0.0].accuracy
     assert at_zero.nunique() == 1 and at_zero.iloc[0] == pytest.approx(100 * ll.train.evaluate(large, digits, "val"))
     assert table[table.sparsity == 0.99].accuracy.min() < at_zero.iloc[0] - 10
-    assert len(ll.prune.plot_sensitivity(table).data) == 4
-
-
-def test_csr_layers_compute_the_same_and_store_less():
-    torch.manual_seed(0)
-    dense = nn.Sequential(nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 10))
-    pruned = ll.prune.prune(dense, PruneConfig(0.9, exclude=("2",)))
-    sparse = ll.prune.to_sparse(pruned, min_sparsity=0.8)
-    assert isinstance(sparse[0], ll.prune.SparseLinear) and isinstance(sparse[2], nn.Linear)
-    x = torch.randn(64, 256)
-    with torch.inference_mode():
-        assert torch.allclose(sparse(x), pruned(x), atol=1e-5)
-    assert ll.prune.count_nonzero(sparse) == ll.prune.count_nonzero(pruned) < 0.15 * ll.measure.count_params(dense)
-    assert ll.measure.serialized_size(sparse) < 0.35 * ll.measure.serialized_size(pruned)
 
 
 def test_speed_comparison_reports_every_variant(digits):
-    report = ll.prune.speed_comparison(ll.zoo.pretrained("digits-small"), digits.example(64), sparsity=0.9, repeats=3)
+    model = ll.zoo.pretrained("digits-small")
+    report = ll.prune.speed_comparison(model, example=digits.example(64), sparsity=0.9, repeats=3)
     assert report.models() == [
         "dense",
         "unstructured 90%, dense kernel",
@@ -206,27 +219,9 @@ def test_speed_comparison_reports_every_variant(digits):
         "structured 50% of channels",
     ]
     assert all(report.value(m, "latency_p50_b64") > 0 for m in report.models())
+    latency = [r for r in report.rows if r["metric"] == "latency_p50_b64"]
+    assert all(f"best of {ll.measure.ROUNDS} alternating rounds" in r["method"] for r in latency)
     assert report.value("unstructured 90%, dense kernel", "nonzero_params") < 0.2 * report.value(
         "dense", "nonzero_params"
     )
     assert report.value("unstructured 90%, dense kernel", "size") == report.value("dense", "size")
-
-
-def test_weight_histogram_counts_zeros(large):
-    fig = ll.prune.weight_histogram({"original": large, "pruned": ll.prune.prune(large, PruneConfig(0.75))})
-    assert [bar.name for bar in fig.data] == ["original (0% zeros)", "pruned (75% zeros)"]
-
-
-def test_explorer_reruns_on_every_control(digits):
-    explorer = ll.prune.PruneExplorer(ll.zoo.pretrained("digits-small"), digits)
-    explorer.run()
-    assert explorer.summary.value.startswith("unstructured, global, 50%")
-    assert explorer.result.ratio("nonzero_params", "pruned", "original") == pytest.approx(0.5, abs=0.01)
-    explorer.granularity.value = "structured (channels)"
-    assert explorer.runs == 2
-    assert explorer.result.value("pruned", "params") == 1210  # 64-16-10 instead of 64-32-10
-    assert explorer.result.ratio("size", "pruned", "original") < 0.7
-    explorer.sparsity.value = 0.25
-    assert explorer.result.value("pruned", "accuracy") > 90
-    explorer.finetune.value = True
-    assert explorer.runs == 4 and "fine-tuning" in explorer.summary.value

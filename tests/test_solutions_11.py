@@ -66,12 +66,16 @@ def test_stopping_speed_inverts_stopping_distance(sol):
 
 def test_exercise_3_target_is_reachable(sol, models):
     example = lidar.to_input(lidar.generate("test").noisy[:1])
-    # The fastest of 50 measured calls on one thread: on a busy test machine other programs inflate the median and
-    # the tail, which would then be multiplied by 500; the minimum is the models' own cost.
-    timings = {name: [min(t.samples_ms)] for name, t in driving.time_models(models, example, repeats=50).items()}
+    # Timed as the notebook times them (time_models: one thread, the models in turns, each its best round). The
+    # best round's median stands for each model: a single hiccup of a busy test machine among the samples, times
+    # the assumed slow-down, would count as a dropped scan of the small model. The large one answers after about
+    # two scan periods on the assumed MCU, the small one within a fifth of one: the target holds on a machine
+    # twice as fast as the test machine, or five times as loaded.
+    timings = {name: [t.p50] for name, t in driving.time_models(models, example, repeats=50).items()}
     report = sol.exercise_3(models, timings)
-    assert report.value("small", "distance") >= 2 * report.value("large", "distance")
-    assert report.value("large", "dropped_frames") > 0 == report.value("small", "dropped_frames")
+    on_mcu = {name: f"{ms[0] * driving.CORTEX_M4:.0f} ms per answer, period 100 ms" for name, ms in timings.items()}
+    assert report.value("small", "distance") >= 2 * report.value("large", "distance"), on_mcu
+    assert report.value("large", "dropped_frames") > 0 == report.value("small", "dropped_frames"), on_mcu
 
 
 def test_exercise_4_a_perceptron_as_small_does_worse(sol, models):

@@ -4,7 +4,7 @@ import torch
 from _solutions import load as solutions
 
 import lightlab as ll
-from lightlab.data import ecg
+from lightlab.applications import screening
 from lightlab.face.checks import healthcare as checks
 
 
@@ -16,7 +16,7 @@ def task():
 def test_screening_solution_passes_and_mistakes_get_a_hint():
     sol = solutions("12_healthcare")
     assert checks.screening(sol.screening).startswith("correct")
-    assert checks.screening(lambda cm: tuple(ecg.screening(cm)[k] for k in ("sensitivity", "specificity")))
+    assert checks.screening(lambda cm: tuple(screening.screening_rates(cm)[k] for k in ("sensitivity", "specificity")))
     mistakes = {
         "swapped": lambda cm: sol.screening(cm)[::-1],
         "ANY arrhythmia": lambda cm: (np.trace(cm[1:, 1:]) / cm[1:].sum(), cm[0, 0] / cm[0].sum()),
@@ -30,7 +30,7 @@ def test_screening_solution_passes_and_mistakes_get_a_hint():
 def test_battery_solution_passes_and_mistakes_get_a_hint():
     sol = solutions("12_healthcare")
     assert checks.battery_days(sol.battery_days).startswith("correct")
-    assert checks.battery_days(lambda j, mah, v, n: ecg.battery_days(j, mah, v, n)).startswith("correct")
+    assert checks.battery_days(lambda j, mah, v, n: screening.battery_life_days(j, mah, v, n)).startswith("correct")
     with pytest.raises(ll.checks.CheckFailed, match="3.6"):
         checks.battery_days(lambda j, mah, v, n: mah * v / (j * n))
     with pytest.raises(ll.checks.CheckFailed, match="volts"):

@@ -1,10 +1,11 @@
 """Anomaly detection on the plant floor: a classical baseline, alarm thresholds, and what they cost per day.
 
 ``isolation_forest(task)`` fits scikit-learn's IsolationForest without labels and wraps it like a model
-(``detector(x) -> [batch, 2]`` scores for normal / anomaly), so ``ll.train.evaluate`` and ``ll.measure.latency``
-take it as they take a network. Every model's *anomaly score* is ``logit[anomaly] - logit[normal]``: an alarm
+(``detector(x) -> [batch, 2]`` scores for normal / anomaly), so ``ll.train.evaluate`` and ``ll.measure`` take it as
+they take a network. Every model's *anomaly score* is ``logit[anomaly] - logit[normal]``: an alarm
 rings when it exceeds a threshold (0 = the model's own decision). Figures that depend on the site (readings per
 second, network round trips, the cost of a false alarm) are ASSUMED and labelled so wherever they appear.
+The alarm explorer and its curves are ``ll.views.anomaly``.
 """
 
 from __future__ import annotations
@@ -12,19 +13,16 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 
-import ipywidgets as w
 import numpy as np
-import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from sklearn.ensemble import IsolationForest
 from torch import nn
 
 from lightlab.data.tasks import Task
-from lightlab.face.widgets import Explorer
-from lightlab.measurement import energy, metrics
-from lightlab.measurement.measure import count_params, environment, latency, serialized_size
+from lightlab.measurement import energy, measure, metrics
+from lightlab.measurement.measure import count_params, environment, serialized_size
 from lightlab.measurement.report import Report
+from lightlab.measurement.units import human
 
 SECONDS_PER_DAY = 86_400
 # Assumed, not measured: the data set gives no sampling rate; one reading of the 9 sensors a second.
@@ -148,7 +146,7 @@ def alarm_rates(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.0) 
     }
 
 
-def false_alarms_per_day(
+def daily_false_alarms(
     specificity: float, readings_per_second: float = ASSUMED_READINGS_PER_SECOND, normal_share: float = 1.0
 ) -> float:
     """Return expected false alarms a day: normal readings a day x the share of them wrongly flagged."""
@@ -163,7 +161,7 @@ def per_day(
 ) -> dict[str, float]:
     """Return false alarms, missed anomalous readings and their cost a day, at the split's anomaly share."""
     readings = readings_per_second * SECONDS_PER_DAY
-    false = false_alarms_per_day(rates["specificity"], readings_per_second, rates["normal_share"])
+    false = daily_false_alarms(rates["specificity"], readings_per_second, rates["normal_share"])
     missed = (1 - rates["sensitivity"]) * (1 - rates["normal_share"]) * readings
     return {
         "false_alarms_per_day": false,
@@ -172,13 +170,19 @@ def per_day(
     }
 
 
-def compare(
-    models: dict[str, nn.Module], task: Task, energy_estimate: bool = False, repeats: int | None = None
+def compare_detectors(
+    models: dict[str, nn.Module],
+    task: Task,
+    energy_estimate: bool = False,
+    repeats: int | None = None,
+    rounds: int | None = None,
 ) -> Report:
     """Return a Report: balanced accuracy, sensitivity, specificity, precision, size and batch-1 latency per model.
 
-    Networks also get modelled energy (MACs and memory traffic); a forest has no MACs, so compare all models'
-    energy with ``energy_estimate=True`` (CodeCarbon, labelled with its method).
+    The latencies are LightLab's one timing rule (``ll.measure.interleaved``: the models take turns for ``rounds``
+    rounds and each keeps its best), so one busy moment of the machine cannot make one model look faster. Networks
+    also get modelled energy (MACs and memory traffic); a forest has no MACs, so compare all models' energy with
+    ``energy_estimate=True`` (CodeCarbon, labelled with its method).
     """
     report = Report(environment=environment())
     one = task.example(1)
@@ -200,28 +204,40 @@ def compare(
             "bytes",
             "torch.save(state_dict) bytes" + (" (the pickled forest)" if isinstance(model, ForestDetector) else ""),
         )
-        t = latency(model, one, repeats=repeats)
-        report.add(name, "latency_p50_b1", t.p50, "ms", t.method, spread=t.iqr, note=t.note)
-    if energy_estimate:
-        report.rows.extend(energy.measure_energy(models, one, progress=False))
+    for name, t in measure.interleaved(models, one, rounds=rounds, repeats=repeats).items():
+        measure.add_timing(report, name, t)
+    if energy_estimate:  # the idle draw is already subtracted in the "above idle" rows' method, not a detector
+        report.rows.extend(r for r in energy.measure_energy(models, one, progress=False) if r["model"] != "idle")
     return report
 
 
-def response_times(inference_ms: dict[str, float], rtt_ms: dict[str, float] | None = None) -> Report:
-    """Return the time from reading to answer per place: ASSUMED network round trip + MEASURED inference."""
+def response_times(report: Report, models: list[str] | None = None, rtt_ms: dict[str, float] | None = None) -> Report:
+    """Return the time from reading to answer per place: ASSUMED network round trip + MEASURED inference.
+
+    The inference is each model's batch-1 p50 latency row of ``report`` (``compare_detectors``), with its method
+    and its "disturbed" note; ``models`` picks some of them (default: all).
+    """
     rtt_ms = rtt_ms or ASSUMED_RTT_MS
-    report = Report(environment=environment())
+    rows = {
+        m: next((r for r in report.rows if r["model"] == m and r["metric"] == "latency_p50_b1"), None)
+        for m in models or report.models()
+    }
+    missing = [m for m, row in rows.items() if row is None]
+    if missing:
+        raise KeyError(f"no batch-1 latency for {', '.join(missing)} in the report; measure with compare_detectors")
+    out = Report(environment=report.environment)
     for place, rtt in rtt_ms.items():
-        for model, ms in inference_ms.items():
-            report.add(
+        for model, row in rows.items():
+            out.add(
                 f"{model} @ {place}",
-                "response_ms",
-                rtt + ms,
+                "response_time",
+                rtt + row["value"],
                 "ms",
                 f"assumed round trip {rtt:g} ms (typical figure, not measured) + measured p50 inference "
-                f"{ms:.3f} ms on this CPU",
+                f"{human(row['value'], 'ms')} on this CPU ({row['method']})",
+                note=row.get("note"),
             )
-    return report
+    return out
 
 
 def threshold_curve(
@@ -240,87 +256,3 @@ def threshold_curve(
         for key, value in {**rates, **per_day(rates, readings_per_second, cost_false_alarm, cost_missed)}.items():
             curve.setdefault(key, []).append(value)
     return {key: np.asarray(values) for key, values in curve.items()}
-
-
-class AlarmExplorer(Explorer):
-    """Move the alarm threshold on a model's anomaly score: caught anomalies, false alarms a day, daily cost."""
-
-    def __init__(self, models: dict[str, nn.Module], task: Task, split: str = "val"):
-        self.task, self.split = task, split
-        # Scores are computed once per model; moving a control only re-counts alarms.
-        self.scores = {name: anomaly_scores(model, task, split) for name, model in models.items()}
-        self.model = w.Dropdown(options=list(models), description="model")
-        self.threshold = w.FloatSlider(description="threshold", continuous_update=False, readout_format=".3g")
-        self.rate = w.FloatLogSlider(
-            value=ASSUMED_READINGS_PER_SECOND, min=-2, max=2, description="readings/s", continuous_update=False
-        )
-        self.cost_false = w.FloatLogSlider(value=50, min=0, max=4, description="€ false alarm", continuous_update=False)
-        self.cost_missed = w.FloatLogSlider(value=5000, min=1, max=6, description="€ missed", continuous_update=False)
-        self.summary, self.output = w.HTML(), w.Output()
-        self.result: dict | None = None
-        self.runs, self._moving = 0, False  # _moving: the slider is being refitted, do not rerun on each step
-        self._fit_slider()
-        self.model.observe(lambda _change: (self._fit_slider(), self.run()), names="value")
-        for control in (self.threshold, self.rate, self.cost_false, self.cost_missed):
-            control.observe(lambda _change: None if self._moving else self.run(), names="value")
-        note = w.HTML("<i>readings/s and both costs are assumptions about a site, not measurements</i>")
-        self.widget = w.VBox(
-            [
-                w.HBox([self.model, self.threshold]),
-                w.HBox([self.rate, self.cost_false, self.cost_missed]),
-                note,
-                self.summary,
-                self.output,
-            ]
-        )
-
-    def _fit_slider(self) -> None:
-        """Set the threshold slider to the chosen model's score range, at its own decision (0)."""
-        _, scores = self.scores[self.model.value]
-        low, high = (float(v) for v in np.percentile(scores, [0.5, 99.5]))
-        self._moving = True
-        try:
-            self.threshold.min, self.threshold.max = -1e9, 1e9  # widen first: min may never exceed max
-            self.threshold.min, self.threshold.max = low, high
-            self.threshold.step = (high - low) / 200
-            self.threshold.value = min(max(0.0, low), high)
-        finally:
-            self._moving = False
-
-    def run(self) -> dict:
-        """Count alarms at the current threshold, redraw the curves and return the rates and per-day figures."""
-        labels, scores = self.scores[self.model.value]
-        args = (self.rate.value, self.cost_false.value, self.cost_missed.value)
-        rates = alarm_rates(labels, scores, self.threshold.value)
-        self.result = {**rates, **per_day(rates, *args), "threshold": self.threshold.value}
-        self.runs += 1
-        self.redraw(self.figure(threshold_curve(labels, scores, *args)))
-        r = self.result
-        self.summary.value = (
-            f"<b>{self.model.value}</b> at threshold {r['threshold']:.3g} ({self.split} split): "
-            f"catches {r['sensitivity']:.2%} of anomalous readings, leaves {r['specificity']:.3%} "
-            f"of normal ones alone → {r['false_alarms_per_day']:,.0f} false alarms and "
-            f"{r['missed_per_day']:,.0f} missed anomalous readings a day at {self.rate.value:.3g} "
-            f"reading(s) a second (assumed); cost €{r['cost_per_day']:,.0f} a day (assumed prices)"
-        )
-        return self.result
-
-    def figure(self, curve: dict) -> go.Figure:
-        """Return rates (top) and per-day counts and cost (bottom, log) against the threshold, current one marked."""
-        fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08)
-        for key, row in (
-            ("sensitivity", 1),
-            ("specificity", 1),
-            ("false_alarms_per_day", 2),
-            ("missed_per_day", 2),
-            ("cost_per_day", 2),
-        ):
-            # A log axis cannot show zero: plot zeros as gaps.
-            y = 100 * curve[key] if row == 1 else np.where(curve[key] > 0, curve[key], np.nan)
-            fig.add_scatter(x=curve["threshold"], y=y, name=key.replace("_", " "), row=row, col=1)
-        fig.add_vline(x=self.threshold.value, line_dash="dash", line_color="grey")
-        fig.update_yaxes(title_text="%", row=1, col=1)
-        fig.update_yaxes(title_text="per day (assumed rate, €)", type="log", row=2, col=1)
-        fig.update_xaxes(title_text="alarm threshold on the anomaly score", row=2, col=1)
-        fig.update_layout(height=520, margin={"t": 30, "b": 40, "l": 60, "r": 20})
-        return fig

@@ -2,8 +2,8 @@
 
 ``drive`` runs one robot in one room; ``deadline_report`` compares latency percentiles with the scan period;
 ``compare_drives`` sums the outcomes of several models over several test rooms. Latencies are MEASURED on this
-machine (``ll.measure.latency``); a slower target processor is emulated by an ASSUMED slow-down factor, always
-named in the method of the numbers it produces.
+machine (``time_models``: LightLab's one timing rule, ``ll.measure.interleaved``); a slower target processor is
+emulated by an ASSUMED slow-down factor, always named in the method of the numbers it produces.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from lightlab.measurement.measure import Timing
 from lightlab.measurement.report import Report
 
 SIM_STEP_S = 0.005  # the simulation's clock tick: 5 ms
-Latency = float | Sequence[float] | Timing  # ms: one value, measured samples, or a Timing from ll.measure.latency
+Latency = float | Sequence[float] | Timing  # ms: one value, measured samples, or a Timing (``time_models``)
 
 
 @dataclass(frozen=True)
@@ -81,28 +81,47 @@ class Drive:
 
 
 def latency_samples(latency_ms: Latency) -> np.ndarray:
-    """Return latency samples in ms from a number, a sequence or a ``Timing`` (ll.measure.latency), checked."""
+    """Return latency samples in ms from a number, a sequence or a ``Timing`` (its best round's samples), checked."""
     samples = np.atleast_1d(
         np.asarray(latency_ms.samples_ms if isinstance(latency_ms, Timing) else latency_ms, dtype=float)
     )
     if samples.size == 0 or not np.isfinite(samples).all() or (samples < 0).any():
         raise ValueError(
             f"latency must be finite numbers >= 0 ms, got {latency_ms!r}; "
-            f"measure it with ll.measure.latency(model, example)"
+            f"measure it with driving.time_models(models, example)"
         )
     return samples
 
 
 def time_models(
-    models: dict[str, torch.nn.Module], example: torch.Tensor, repeats: int | None = None, threads: int = 1
+    models: dict[str, torch.nn.Module],
+    example: torch.Tensor,
+    repeats: int | None = None,
+    threads: int = 1,
+    rounds: int | None = None,
 ) -> dict[str, Timing]:
-    """Return each model's measured batch-1 latency (``ll.measure.latency``) on ``threads`` threads.
+    """Return each model's batch-1 latency on ``threads`` threads, timed by ``ll.measure.interleaved``.
 
-    One thread by default: a microcontroller has one core, and on a busy shared machine two threads wait for each
-    other, which measures the machine's load rather than the model.
+    The models take turns for ``rounds`` rounds (default ``measure.ROUNDS``) and each keeps its best round: its
+    samples are what ``drive`` draws its latencies from, and a Timing that other programs disturbed says so in its
+    ``note``. One thread by default: a microcontroller has one core, and on a busy shared machine two threads wait
+    for each other, which measures the machine's load rather than the model.
     """
     with using_threads(threads):
-        return {name: measure.latency(model, example[:1], repeats=repeats) for name, model in models.items()}
+        return measure.interleaved(models, example[:1], rounds=rounds, repeats=repeats)
+
+
+def timing_report(timings: dict[str, Timing]) -> Report:
+    """Return the measured p50, p90 and p99 latency of ``timings`` at batch 1, disturbed ones noted.
+
+    p50 and p90 are ``ll.measure.add_timing``'s rows; p99, the tail a deadline is about, is this topic's own row.
+    """
+    report = Report()
+    for name, t in timings.items():
+        measure.add_timing(report, name, t, p90=True)
+        p99 = float(np.percentile(t.samples_ms, 99))
+        report.add(name, f"latency_p99_b{t.batch_size}", p99, "ms", t.method, note=t.note)
+    return report
 
 
 def model_policy(model: torch.nn.Module) -> Callable[[np.ndarray], np.ndarray]:
@@ -193,43 +212,40 @@ def drive(
 
 
 # ASSUMED, not measured: how much slower a target processor runs the same model than this machine. Rough ratios of
-# multiply-accumulate rates: eager PyTorch here runs lidar-large's 5 M MACs at batch 1 at ~10 G MAC/s; a Cortex-M7
-# at ~480 MHz sustains very roughly 0.2 G MAC/s in FP32, a Cortex-M4 at ~80 MHz roughly 0.02 G MAC/s (at best one
-# multiply-accumulate per cycle, fewer in practice). Scaling an eager-PyTorch timing also scales its fixed Python
-# overhead (~30 us per call), which a microcontroller does not have: pessimistic for tiny models. Change the factor.
+# multiply-accumulate rates: eager PyTorch on one thread of a recent x86 core runs lidar-large's 5 M MACs at batch 1
+# at roughly 10-25 G MAC/s (0.2 ms measured on the 2-core machine LightLab is tested on); a Cortex-M7 at ~480 MHz
+# sustains very roughly 0.2 G MAC/s in FP32, a Cortex-M4 at ~80 MHz roughly 0.02 G MAC/s (at best one
+# multiply-accumulate per cycle, fewer in practice): 50-125x and 500-1250x. Scaling an eager-PyTorch timing also
+# scales its fixed Python overhead (~15-30 us per call), which a microcontroller does not have: pessimistic for
+# tiny models. Change the factor.
 DEVICES = {
     "this CPU (measured, x1)": 1.0,
-    "Cortex-M7-class MCU (assumed 50x slower)": 50.0,
-    "Cortex-M4-class MCU (assumed 500x slower)": 500.0,
+    "Cortex-M7-class MCU (assumed 100x slower)": 100.0,
+    "Cortex-M4-class MCU (assumed 1000x slower)": 1000.0,
 }
+CORTEX_M4 = DEVICES["Cortex-M4-class MCU (assumed 1000x slower)"]
 
 
-def _method(slowdown: float) -> str:
-    return "measured here (ll.measure.latency)" + (f" x {slowdown:g}, an ASSUMED slow-down" if slowdown != 1 else "")
+def _method(slowdown: float, timing: Latency = 0.0) -> str:
+    """Return where a latency comes from: how it was measured (a Timing's method) and any ASSUMED slow-down."""
+    how = f"measured here ({timing.method})" if isinstance(timing, Timing) else "latency given in ms"
+    return how + (f" x {slowdown:g}, an ASSUMED slow-down" if slowdown != 1 else "")
 
 
 def deadline_report(timings: dict[str, Latency], period_ms: float, slowdown: float = 1.0) -> Report:
-    """Return each model's p50/p90/p99 latency (measured x assumed slow-down) and its share of late answers."""
+    """Return each model's p50/p90/p99 latency (measured x assumed slow-down) and its share of late answers.
+
+    A Timing's method and its "disturbed" note (other programs used the CPU while timing) go with every row.
+    """
     DriveConfig(period_ms=period_ms, slowdown=slowdown)  # validates both
     report = Report()
     for name, timing in timings.items():
-        samples = latency_samples(timing) * slowdown
+        samples, note = latency_samples(timing) * slowdown, getattr(timing, "note", None)
         for q in (50, 90, 99):
-            report.add(
-                name,
-                f"latency_p{q}",
-                float(np.percentile(samples, q)),
-                "ms",
-                f"{_method(slowdown)}, {len(samples)} calls at batch 1",
-                note=getattr(timing, "note", None),
-            )
-        report.add(
-            name,
-            "late_share",
-            100 * float((samples > period_ms).mean()),
-            "%",
-            f"calls slower than the {period_ms:.3g} ms scan period",
-        )
+            value = float(np.percentile(samples, q))
+            report.add(name, f"latency_p{q}", value, "ms", _method(slowdown, timing), note=note)
+        late = 100 * float((samples > period_ms).mean())
+        report.add(name, "late_share", late, "%", f"calls slower than the {period_ms:.3g} ms scan period", note=note)
     return report
 
 
@@ -247,9 +263,9 @@ def compare_drives(
     """
     if worlds < 1 or seeds < 1:
         raise ValueError(f"need at least one room and one seed, got worlds={worlds}, seeds={seeds}")
-    how = (
+    setting = (
         f"closed-loop simulation, {worlds} test rooms x {seeds} seeds x {config.duration_s:g} s, {config.speed:g} "
-        f"m/s, scan every {config.period_ms:.3g} ms, latency {_method(config.slowdown)}"
+        f"m/s, scan every {config.period_ms:.3g} ms, latency"
     )
     report = Report()
     for name, model in models.items():
@@ -260,11 +276,15 @@ def compare_drives(
             for i in range(worlds)
             for s in range(seeds)
         ]
-        report.add(name, "collisions", sum(r.collisions for r in runs), "count", how)
-        report.add(name, "emergency_stops", sum(r.stops for r in runs), "count", how)
-        report.add(name, "distance", float(np.mean([r.distance_m for r in runs])), "m per run", how)
-        report.add(name, "dropped_frames", 100 * float(np.mean([r.dropped_share for r in runs])), "%", how)
-        report.add(name, "staleness", float(np.mean([r.staleness_ms for r in runs])), "ms", how)
+        how, note = f"{setting} {_method(config.slowdown, timings[name])}", getattr(timings[name], "note", None)
+        for metric, value, unit in (
+            ("collisions", sum(r.collisions for r in runs), "count"),
+            ("emergency_stops", sum(r.stops for r in runs), "count"),
+            ("distance", float(np.mean([r.distance_m for r in runs])), "m per run"),
+            ("dropped_frames", 100 * float(np.mean([r.dropped_share for r in runs])), "%"),
+            ("staleness", float(np.mean([r.staleness_ms for r in runs])), "ms"),
+        ):
+            report.add(name, metric, value, unit, how, note=note)
     return report
 
 

@@ -73,14 +73,14 @@ def bench(args: argparse.Namespace) -> int:
     models = {n: zoo.pretrained(n) for n in names}
     report = measure.measure(models, task, energy=not args.no_energy, country=args.country, progress=True)
     report.environment["seconds"] = round(time.perf_counter() - start, 1)
-    table = report.table(wide=True)
+    table = report.versus(names[0]) if len(names) >= 2 else report.table()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.to_string(float_format=lambda v: f"{v:.4g}"))
+        print(table.to_string())
     if len(names) >= 2:
         print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric)))
     report.to_csv(out / "bench.csv")
     report.to_json(out / "bench.json")
-    figures = [report.plot(), plots.tradeoff(report)]
+    figures = [plots.report_bars(report), plots.tradeoff(report)]
     report.to_html(out / "report.html", title=f"lightlab bench: {args.task}", figures=figures)
     print(
         f"\nwrote {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'report.html'} in {report.environment['seconds']} s"

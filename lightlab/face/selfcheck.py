@@ -106,7 +106,7 @@ def _package_checks() -> list[Check]:
 
 
 def _machine_checks() -> list[Check]:
-    from lightlab.measurement import energy
+    from lightlab.measurement import meter
     from lightlab.measurement.measure import cpu_model, int8_instructions
 
     int8 = int8_instructions()
@@ -121,10 +121,10 @@ def _machine_checks() -> list[Check]:
         Check(
             "power meter",
             "RAPL readable: energy is measured"
-            if energy.has_power_meter()
+            if meter.has_power_meter()
             else "none (no readable RAPL): energy figures are CodeCarbon estimates, labelled as such",
         ),
-        Check("energy method", energy.expected_method()),
+        Check("energy method", meter.expected_method()),
     ]
     return checks
 

@@ -20,6 +20,8 @@ from lightlab.face import plots
 from lightlab.measurement import energy, measure
 from lightlab.measurement.report import Report
 
+FULL_LABEL = {"description_width": "initial"}  # a control's whole description, never cut to the default 80 px
+
 COUNTRIES = {
     "France": "FRA",
     "Norway": "NOR",
@@ -29,6 +31,29 @@ COUNTRIES = {
     "India": "IND",
     "Australia": "AUS",
 }
+
+
+def slider(
+    kind: type[w.ValueWidget],
+    description: str,
+    value: float,
+    low: float,
+    high: float,
+    step: float | None = None,
+    *,
+    readout: str | None = None,
+    width: int = 420,
+    **extra,
+) -> w.ValueWidget:
+    """Return a ``kind`` slider (IntSlider, FloatSlider, FloatLogSlider...) with its whole label shown, ``width``
+    pixels wide so that a fine step is still a few pixels, and rerunning only when the handle is released."""
+    if step is not None:
+        extra["step"] = step
+    if readout is not None:
+        extra["readout_format"] = readout
+    extra.setdefault("continuous_update", False)
+    layout = w.Layout(width=f"{width}px")
+    return kind(value=value, min=low, max=high, description=description, style=FULL_LABEL, layout=layout, **extra)
 
 
 class Explorer:
@@ -42,11 +67,14 @@ class Explorer:
         """Measure with the current control values, redraw, and return the result (each explorer defines it)."""
         raise NotImplementedError
 
-    def layout(self, *rows: w.Widget | Sequence[w.Widget], summary: bool = True) -> None:
+    def layout(self, *rows: w.Widget | Sequence[w.Widget], summary: str | None = "text") -> None:
         """Lay out ``rows`` of controls (a tuple is one row), a summary line and the output area, and rerun ``run``
-        whenever a control's value changes: the wiring every explorer shares."""
+        whenever a control's value changes: the wiring every explorer shares.
+
+        ``summary`` is "text" (a Label), "html" (for a summary with line breaks or bold) or None.
+        """
         self.output = w.Output()
-        self.summary = w.Label()
+        self.summary = w.HTML() if summary == "html" else w.Label()
         boxes, controls = [], []
         for row in rows:
             items = list(row) if isinstance(row, list | tuple) else [row]
@@ -80,7 +108,7 @@ class BenchExplorer(Explorer):
         self.energy = w.Checkbox(
             value=False,
             description="measure energy (CodeCarbon, a few seconds)",
-            style={"description_width": "initial"},
+            style=FULL_LABEL,
             layout=w.Layout(width="auto"),
         )
         self.result: Report | None = None

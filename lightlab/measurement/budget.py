@@ -13,6 +13,9 @@
   weights from flash, so RAM holds the activations only; a watch or a phone loads the weights into RAM too, so
   they are added. Scratch buffers, the runtime, the operating system and the rest of the application are not
   counted: a model that uses most of a budget does not fit in practice.
+
+``DEVICE_BUDGETS`` holds one well-known device of each class. Measuring models and their int8 copies against a
+device is ``ll.device_survey``; the bars and the device picker are ``ll.views.budget``.
 """
 
 from __future__ import annotations
@@ -20,18 +23,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from math import prod
 
-import ipywidgets as w
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from torch import nn
 
-from lightlab.data.tasks import Task
-from lightlab.face.widgets import Explorer
 from lightlab.measurement import measure
 from lightlab.measurement.measure import file_size
 from lightlab.measurement.report import Report
-from lightlab.models.onnx import OnnxModel
 
 KB, MB, GB = 1024, 1024**2, 1024**3
 
@@ -55,7 +53,7 @@ class Device:
 
 
 # Vendors' published figures for one well-known device of each class (whole device: nothing reserved for the OS).
-DEVICES = {
+DEVICE_BUDGETS = {
     d.name: d
     for d in [
         Device(
@@ -105,35 +103,36 @@ def lookup(device: str | Device) -> Device:
     """Return the Device called ``device`` (a Device passes through), or raise listing the known ones."""
     if isinstance(device, Device):
         return device
-    if device not in DEVICES:
+    if device not in DEVICE_BUDGETS:
         raise ValueError(
-            f"unknown device {device!r}; known devices: {', '.join(DEVICES)} (or pass your own lightlab.budget.Device)"
+            f"unknown device {device!r}; known devices: {', '.join(DEVICE_BUDGETS)} (or pass your own ll.budget.Device)"
         )
-    return DEVICES[device]
+    return DEVICE_BUDGETS[device]
 
 
 def format_bytes(n: float) -> str:
     """Return ``n`` bytes in the unit that reads best (B, KB, MB, GB; 1 KB = 1024 B)."""
     for unit, size in (("GB", GB), ("MB", MB), ("KB", KB)):
         if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
+            value = n / size  # 3 significant digits, never in e-notation (1,020 KB, not 1.02e+03 KB)
+            return f"{value:.3g} {unit}" if abs(value) < 1000 else f"{value:,.0f} {unit}"
     return f"{n:.0f} B"
 
 
 def activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
     """Return the largest input + output activation bytes of any one layer at batch 1 (an estimate)."""
-    if isinstance(model, OnnxModel):
-        return _onnx_activation_bytes(model)
+    if getattr(model, "onnx_bytes", None) is not None:  # an ONNX Runtime model (ll.onnx.OnnxModel), duck-typed
+        return _onnx_activation_bytes(model.onnx_bytes)
     # measure.peak_memory = weights + largest layer input+output; the weights are counted apart (flash).
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
     return measure.peak_memory(model, example[:1]) - weights
 
 
-def _onnx_activation_bytes(model: OnnxModel) -> int:
+def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
     """Return the largest input + output bytes of any operator of the .onnx graph, as ONNX Runtime runs it."""
     import onnx
 
-    graph = onnx.shape_inference.infer_shapes(onnx.load_from_string(model.onnx_bytes)).graph
+    graph = onnx.shape_inference.infer_shapes(onnx.load_from_string(onnx_bytes)).graph
     types = {v.name: v.type.tensor_type for v in (*graph.value_info, *graph.input, *graph.output)}
     constants, inputs = {t.name for t in graph.initializer}, {v.name for v in graph.input}
     # ONNX Runtime fuses DequantizeLinear -> operator -> QuantizeLinear into one int8 operator (QLinearConv...):
@@ -225,7 +224,8 @@ def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: st
     flash, how = file_size(model)
     precision = getattr(model, "precision", "fp32")
     ram = activation_bytes(model, example)
-    walk = "operators of the .onnx graph" if isinstance(model, OnnxModel) else "PyTorch modules (forward hooks)"
+    from_onnx = getattr(model, "onnx_bytes", None) is not None  # an ONNX Runtime model, duck-typed
+    walk = "operators of the .onnx graph" if from_onnx else "PyTorch modules (forward hooks)"
     ram_method = (
         f"estimate: largest input+output of one layer at batch 1 over the {walk}, each value at its "
         "stored size (float32 4 bytes, int8 1 byte)"
@@ -233,93 +233,3 @@ def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: st
     if target.weights_in_ram:
         ram, ram_method = ram + flash, ram_method + " + the weights file, loaded into RAM"
     return Fit(name or type(model).__name__, target, precision, flash, ram, how, ram_method)
-
-
-def plot_fits(results: list[Fit]) -> go.Figure:
-    """Return bars of flash and RAM used, as % of each device's budget (log scale; the dashed line is 100 %)."""
-    fig = go.Figure()
-    labels = [f"{f.model} ({f.precision})<br>{f.device.name}" for f in results]
-    for what, used, have in (("flash", "flash_used", "flash"), ("RAM", "ram_used", "ram")):
-        shares = [100 * getattr(f, used) / getattr(f.device, have) for f in results]
-        text = [f"{format_bytes(getattr(f, used))} of {format_bytes(getattr(f.device, have))}" for f in results]
-        fig.add_bar(
-            x=labels,
-            y=shares,
-            name=what,
-            text=text,
-            textposition="outside",
-            marker_pattern_shape=["" if s <= 100 else "x" for s in shares],
-        )
-    fig.add_hline(y=100, line_dash="dash", annotation_text="budget (100 %)")
-    fig.update_layout(
-        barmode="group",
-        yaxis_type="log",
-        yaxis_title="% of the device's budget",
-        height=420,
-        title="Above the dashed line: does not fit (hatched bars)",
-    )
-    return fig
-
-
-@dataclass
-class Survey:
-    """Each model and its int8 copy, measured (``report``) and checked against a device (``fits``)."""
-
-    report: Report
-    fits: list[Fit]
-    models: dict[str, nn.Module]  # "NAME" (as given) and "NAME int8" (ONNX Runtime static int8)
-
-
-def survey(models: dict[str, nn.Module], task: Task, device: str | Device, energy: bool = False) -> Survey:
-    """Return a Survey: ``measure`` at batch 1 of every model and its int8 copy, and their Fits on ``device``."""
-    from lightlab.techniques import quantize
-
-    config = quantize.QuantConfig(backend="onnxruntime", mode="static", calibration=task)
-    variants = {}
-    for name, model in models.items():
-        variants |= {name: model, f"{name} int8": quantize.quantize(model, config)}
-    report = measure.measure(variants, task, batch_sizes=(1,), energy=energy)
-    checks = [fits(m, task.example(1), device, name=n.removesuffix(" int8")) for n, m in variants.items()]
-    return Survey(report, checks, variants)
-
-
-class DevicePicker(Explorer):
-    """Pick a device, a model and a precision: fits or not, with flash and RAM bars (int8 = ONNX Runtime static)."""
-
-    def __init__(
-        self,
-        models: dict[str, nn.Module],
-        task: Task,
-        device: str = "MCU (nRF52840)",
-        int8: dict[str, nn.Module] | None = None,
-    ):
-        self.models, self.task = models, task
-        self.device = w.Dropdown(options=list(DEVICES), value=lookup(device).name, description="device")
-        self.model = w.Dropdown(options=list(models), description="model")
-        self.precision = w.ToggleButtons(options=["fp32", "int8"], description="precision")
-        self.summary, self.output = w.Label(), w.Output()
-        self.result: Fit | None = None
-        self._int8 = dict(int8 or {})  # int8 models given, or quantized once per model on first request
-        for control in (self.device, self.model, self.precision):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.device, self.model]), self.precision, self.summary, self.output])
-
-    def variant(self) -> nn.Module:
-        """Return the chosen model at the chosen precision (int8: ONNX Runtime static, calibrated on the task)."""
-        name = self.model.value
-        if self.precision.value == "fp32":
-            return self.models[name]
-        if name not in self._int8:
-            from lightlab.techniques import quantize
-
-            config = quantize.QuantConfig(backend="onnxruntime", mode="static", calibration=self.task)
-            self._int8[name] = quantize.quantize(self.models[name], config)
-        return self._int8[name]
-
-    def run(self) -> Fit:
-        """Check the chosen model on the chosen device, redraw the bars and return the Fit."""
-        result = fits(self.variant(), self.task.example(1), self.device.value, name=self.model.value)
-        self.result = result
-        self.redraw(plot_fits([result]))
-        self.summary.value = result.message  # last, so a changed sentence means the chart is redrawn too
-        return result

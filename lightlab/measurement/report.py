@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from lightlab.measurement.units import human, label
+
 COLUMNS = ["model", "metric", "value", "unit", "method", "spread", "note"]
 
 
@@ -21,7 +23,7 @@ def _writable(path: str | Path) -> Path:
 
 
 class Report:
-    """A thin wrapper over measurement rows with table, plot and export methods."""
+    """A thin wrapper over measurement rows: a readable ``table``, a before/after ``versus``, and exports."""
 
     def __init__(self, rows: list[dict] | None = None, environment: dict | None = None):
         self.rows = list(rows or [])
@@ -76,24 +78,68 @@ class Report:
         """Return ``metric`` of ``model`` divided by that of ``baseline``."""
         return self.value(model, metric) / self.value(baseline, metric)
 
-    def table(self, wide: bool = False) -> pd.DataFrame:
-        """Return the rows as a DataFrame; ``wide=True`` gives one row per metric and one column per model."""
+    def frame(self, wide: bool = False) -> pd.DataFrame:
+        """Return the raw rows as a DataFrame to compute with; ``wide=True``: a row per metric, a column per model."""
         df = pd.DataFrame(self.rows, columns=COLUMNS)
         if not wide:
             return df
         out = df.pivot_table(index=["metric", "unit"], columns="model", values="value", sort=False)
         return out[self.models()]
 
-    def plot(self, metrics: list[str] | None = None, log: bool = True):
-        """Return a plotly figure: one bar panel per metric, one bar per model."""
-        from lightlab.face import plots
+    def _cell(self, row: dict | None) -> str:
+        """Return one row's value as a person reads it, with a word where the number alone would mislead."""
+        if row is None:
+            return ""
+        if "above_idle" in row["metric"] and row["value"] < 0:
+            return "below idle (noise)"  # the run drew less than the idle baseline: the difference is noise
+        text = human(row["value"], row["unit"])
+        return f"{text} (disturbed)" if "disturbed" in (row.get("note") or "") else text
 
-        return plots.report_bars(self, metrics, log=log)
+    def _find(self, model: str, metric: str) -> dict | None:
+        return next((r for r in self.rows if r["model"] == model and r["metric"] == metric), None)
+
+    def _metrics(self, metrics: list[str] | None) -> list[str]:
+        have = list(dict.fromkeys(r["metric"] for r in self.rows))
+        if metrics is None:
+            return have
+        missing = [m for m in metrics if m not in have]
+        if missing:
+            raise KeyError(f"no rows for {', '.join(map(repr, missing))}; this report has: {', '.join(have)}")
+        return list(metrics)
+
+    def table(self, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Return a table to read: one row per metric (in words), one column per model, values in human units."""
+        models = self.models()
+        cells = {label(m): [self._cell(self._find(model, m)) for model in models] for m in self._metrics(metrics)}
+        out = pd.DataFrame.from_dict(cells, orient="index", columns=models)
+        out.index.name = "metric"
+        return out.loc[:, (out != "").any(axis=0)]
+
+    def versus(self, baseline: str, metrics: list[str] | None = None) -> pd.DataFrame:
+        """Return the before/after table: the ``baseline`` model, each other model, and its ratio to the baseline.
+
+        A ratio of two timings is "not measurable now" when either was disturbed by other processes.
+        """
+        if baseline not in self.models():
+            raise KeyError(f"no model {baseline!r} in this report; it has: {', '.join(self.models())}")
+        others = [m for m in self.models() if m != baseline]
+        table: dict[str, list[str]] = {}
+        for metric in self._metrics(metrics):
+            base = self._find(baseline, metric)
+            row = [self._cell(base)]
+            for model in others:
+                this = self._find(model, metric)
+                row += [self._cell(this), _ratio(base, this)]
+            table[label(metric)] = row
+        columns = [baseline] + [c for m in others for c in (m, f"{m} / {baseline}")]
+        out = pd.DataFrame.from_dict(table, orient="index", columns=columns)
+        out.index.name = "metric"
+        return out.loc[:, (out != "").any(axis=0)]
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV and return the path."""
         path = _writable(path)
-        self.table().to_csv(path, index=False)
+        self.frame().to_csv(path, index=False)
         return path
 
     def to_dict(self) -> dict:
@@ -114,16 +160,15 @@ class Report:
         rows = [{k: (float("nan") if k == "value" and v is None else v) for k, v in r.items()} for r in data["rows"]]
         return cls(rows, data.get("environment"))
 
-    def to_html(self, path: str | Path, title: str = "LightLab report", figures: list | None = None) -> Path:
-        """Write a self-contained offline HTML page (plotly.js inlined, no CDN) and return the path."""
+    def to_html(self, path: str | Path, title: str = "LightLab report", figures: tuple = ()) -> Path:
+        """Write a self-contained offline HTML page with ``figures`` (plotly.js inlined, no CDN); return the path."""
         path = _writable(path)
-        figures = figures if figures is not None else [self.plot()]
         parts = [
             f"<h1>{title}</h1>",
             "<h2>Environment</h2>",
             pd.Series(self.environment, dtype=object).to_frame("value").to_html(),
             "<h2>Measurements</h2>",
-            self.table().to_html(index=False, na_rep=""),
+            self.table().to_html(),
         ]
         for i, fig in enumerate(figures):
             parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
@@ -134,4 +179,17 @@ class Report:
         return path
 
     def _repr_html_(self) -> str:
-        return self.table(wide=True).to_html()
+        return self.table().to_html()
+
+
+def _ratio(base: dict | None, this: dict | None) -> str:
+    """Return this / base as 'N×', or why there is no honest ratio."""
+    if base is None or this is None or not base["value"] or math.isnan(base["value"]) or math.isnan(this["value"]):
+        return ""
+    if "disturbed" in (base.get("note") or "") + (this.get("note") or ""):
+        return "not measurable now (disturbed)"
+    if "above_idle" in base["metric"] and min(base["value"], this["value"]) <= 0:
+        return ""
+    ratio = this["value"] / base["value"]
+    text = human(ratio, "x")
+    return f"{text} (1/{1 / ratio:,.0f})" if 0 < ratio < 0.1 else text

@@ -1,8 +1,9 @@
 """Efficient building blocks: depthwise-separable conv (MobileNet), inverted residual (MobileNetV2), squeeze-excite.
 
 ``make(kind, in_ch, out_ch)`` builds one block by name, ``formula`` gives its closed-form parameter and MAC counts,
-``compare`` measures every kind side by side (counted, closed-form and timed), and ``network`` stacks blocks into a
-small CNN a learner can train. Every conv has ``bias=False``: the BatchNorm after it has its own shift.
+``compare_blocks`` measures every kind side by side (counted, closed-form and timed), and ``network`` stacks blocks
+into a small CNN a learner can train. Every conv has ``bias=False``: the BatchNorm after it has its own shift. The
+explorer is ``ll.views.blocks.BlockExplorer``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ import torch
 from torch import nn
 
 from lightlab import config
-from lightlab.face import plots
-from lightlab.face.widgets import Explorer
 from lightlab.measurement import measure
 from lightlab.measurement.report import Report
 
@@ -155,12 +154,13 @@ def cost(block: nn.Module, in_shape: tuple[int, int, int]) -> dict[str, int]:
     return {"params": measure.count_params(block), "macs": macs}
 
 
-def compare(
+def compare_blocks(
     in_ch: int,
     out_ch: int,
     size: int,
     kernel: int = 3,
     stride: int = 1,
+    *,
     kinds: tuple[str, ...] = KINDS,
     batch: int = 1,
     threads: int = 1,
@@ -169,7 +169,8 @@ def compare(
     seed: int = 0,
 ) -> Report:
     """Return a Report of every block kind on a [batch, in_ch, size, size] input: counted and closed-form params
-    and MACs, p50 latency (``measure.interleaved`` on ``threads`` threads), and each one's ratio to the conv.
+    and MACs, and p50 latency ``latency_p50_b{batch}`` (``measure.interleaved`` on ``threads`` threads). The standard
+    conv comes first: ``report.versus("conv")`` gives each kind's ratios to it.
 
     One thread by default: a per-core comparison that other programs cannot disturb by taking away a core that
     a multi-threaded operation waits for (on a busy machine that adds milliseconds to any large operation).
@@ -179,10 +180,8 @@ def compare(
     kinds = tuple(dict.fromkeys(("conv", *kinds)))  # the baseline is always measured, and first
     config.seed_everything(seed)
     models = {kind: make(kind, in_ch, out_ch, kernel, stride).eval() for kind in kinds}
-    x = torch.randn(batch, in_ch, size, size)
-    rounds = int(rounds if rounds is not None else config.pick(5, 3))
     with config.using_threads(threads):
-        timings = measure.interleaved(models, x, rounds=rounds, repeats=repeats)
+        timings = measure.interleaved(models, torch.randn(batch, in_ch, size, size), rounds=rounds, repeats=repeats)
     report = Report(environment=measure.environment())
     for kind, model in models.items():
         counted, closed = cost(model, (in_ch, size, size)), formula(kind, in_ch, out_ch, kernel, stride, size)
@@ -190,25 +189,7 @@ def compare(
         report.add(kind, "params_formula", closed["params"], "count", f"closed form, blocks.formula({kind!r})")
         report.add(kind, "macs", counted["macs"], "MACs", "torch FlopCounterMode / 2, batch 1")
         report.add(kind, "macs_formula", closed["macs"], "MACs", f"closed form, blocks.formula({kind!r})")
-        t = timings[kind]
-        report.add(
-            kind,
-            "latency_p50",
-            t.p50,
-            "ms",
-            f"{t.method}; best of {rounds} interleaved rounds",
-            spread=t.iqr,
-            note=t.note,
-        )
-    for kind in kinds:
-        for metric in ("params", "macs", "latency_p50"):
-            report.add(
-                kind,
-                f"{metric}_vs_conv",
-                report.ratio(metric, kind, "conv"),
-                "x",
-                f"{metric} / the standard conv's {metric}",
-            )
+        measure.add_timing(report, kind, timings[kind])
     return report
 
 
@@ -239,37 +220,3 @@ def network(
         layers.append(make(kind, c, width, kernel, stride))
         c, h, w = width, _out_size(h, kernel, stride), _out_size(w, kernel, stride)
     return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
-
-
-class BlockExplorer(Explorer):
-    """Compare one block kind with the standard conv live: kind, width, kernel and input size rerun ``compare``."""
-
-    def __init__(self, kind: str = "dwsep", width: int = 64, kernel: int = 3, size: int = 16):
-        import ipywidgets as w
-
-        self.kind = w.Dropdown(options=[k for k in KINDS if k != "conv"], value=kind, description="block")
-        self.width = w.SelectionSlider(options=[8, 16, 32, 64, 128, 256], value=width, description="channels")
-        self.kernel = w.SelectionSlider(options=[1, 3, 5, 7], value=kernel, description="kernel")
-        self.size = w.SelectionSlider(options=[4, 8, 16, 32, 64], value=size, description="input size")
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: Report | None = None
-        for control in (self.kind, self.width, self.kernel, self.size):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox(
-            [w.HBox([self.kind, self.width]), w.HBox([self.kernel, self.size]), self.summary, self.output]
-        )
-
-    def run(self) -> Report:
-        """Measure the chosen block against the standard conv (in = out = width channels), redraw, return the Report."""
-        kind, width = self.kind.value, self.width.value
-        report = compare(width, width, self.size.value, self.kernel.value, kinds=(kind,), rounds=2)
-        self.result = report
-        self.redraw(plots.report_bars(report, ["params", "macs", "latency_p50"]))
-        self.summary.value = (
-            f"{kind} vs conv, {width} channels, {self.kernel.value}x{self.kernel.value} kernel, "
-            f"{self.size.value}x{self.size.value} input: "
-            f"{report.value(kind, 'macs_vs_conv'):.2f}x the MACs, "
-            f"{report.value(kind, 'latency_p50_vs_conv'):.2f}x the latency"
-        )
-        return report

@@ -28,23 +28,28 @@ def cnn(
     hidden: int = 512,
     dropout: float = 0.25,
     seed: int | None = 0,
+    conv: type[nn.Conv2d] = nn.Conv2d,
+    linear: type[nn.Linear] = nn.Linear,
 ) -> nn.Sequential:
-    """Return a two-conv CNN (conv-conv-pool, then a hidden Linear layer) for ``in_shape`` images, seeded."""
+    """Return a two-conv CNN (conv-conv-pool, then a hidden Linear layer) for ``in_shape`` images, seeded.
+
+    ``conv`` and ``linear`` are the layer types (subclasses such as slimmable layers build the same network).
+    """
     if seed is not None:
         config.seed_everything(seed)
     c, h, w = in_shape
     c1, c2 = channels
     return nn.Sequential(
-        nn.Conv2d(c, c1, 3, padding=1),
+        conv(c, c1, 3, padding=1),
         nn.ReLU(),
-        nn.Conv2d(c1, c2, 3, padding=1),
+        conv(c1, c2, 3, padding=1),
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(c2 * (h // 2) * (w // 2), hidden),
+        nn.Flatten(),  # channel-major: the first k channels are the first k*h*w features
+        linear(c2 * (h // 2) * (w // 2), hidden),
         nn.ReLU(),
         nn.Dropout(dropout),
-        nn.Linear(hidden, classes),
+        linear(hidden, classes),
     )
 
 

@@ -1,7 +1,7 @@
 """Deep Compression (Han et al. 2016): prune, share weights with k-means, entropy-code, and count the real bytes.
 
-``compress(model, task, path, CompressConfig(...))`` runs the pipeline with fine-tuning after each lossy stage and
-writes a file you can deploy; ``load_compressed(path, architecture)`` restores a working model from its bytes.
+``compress(model, CompressConfig(...), task=task, path=path)`` runs the pipeline with fine-tuning after each lossy
+stage and writes a file you can deploy; ``load_compressed(path, architecture)`` restores a working model from its bytes.
 Every size in the Report is the size of a file written to disk, one file per stage:
 
     FP32 safetensors  ->  pruned: bitmap of kept weights + their float32 values
@@ -21,25 +21,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from lightlab import config as settings
+from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.face.widgets import Explorer
+from lightlab.measurement.measure import environment
 from lightlab.measurement.report import Report
 from lightlab.models import zoo
 from lightlab.techniques import prune, train
-from lightlab.techniques.entropy import (  # noqa: F401 (re-exported: ll.compress.huffman_* is what notebook 04 teaches)
-    CODERS,
-    CompressedFileError,
-    canonical_codes,
-    huffman_code_lengths,
-    huffman_decode,
-    huffman_encode,
-)
+from lightlab.techniques.entropy import CODERS, CompressedFileError, pack_bits, unpack_bits
 from lightlab.techniques.quantize import kmeans_quantize
 
 MAGIC = b"LLDC"  # LightLab Deep Compression
@@ -81,8 +73,15 @@ class CompressConfig:
         if not (self.lr > 0 and self.codebook_lr > 0):
             raise ValueError(f"learning rates must be > 0, got lr={self.lr}, codebook_lr={self.codebook_lr}")
         for name in ("finetune_epochs", "codebook_epochs"):
-            if getattr(self, name) is not None and getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 (0 skips fine-tuning), got {getattr(self, name)}")
+            value = getattr(self, name)
+            if value is not None and not (type(value) is int and value >= 0):
+                raise ValueError(f"{name} must be None (the default), 0 (skip) or a whole number, got {value!r}")
+
+    def n_epochs(self, stage: str) -> int:
+        """Return the fine-tuning epochs after stage 'pruned' (None: 5, quick mode 2) or 'quantized' (None: 3,
+        quick mode 1); 0 skips that fine-tuning."""
+        given, full, short = {"pruned": (self.finetune_epochs, 5, 2), "quantized": (self.codebook_epochs, 3, 1)}[stage]
+        return 0 if given == 0 else config.epochs(given, full, short)
 
     def layer_settings(self, model: nn.Module) -> dict[str, tuple[float, int]]:
         """Return {layer name: (sparsity, bits)} for every Linear/Conv layer of ``model``."""
@@ -119,16 +118,16 @@ def _split(weight: torch.Tensor, sparsity: float, bits: int, seed: int) -> tuple
     return mask, *_share(weight.detach()[mask].float(), bits, seed)
 
 
-def _apply(model: nn.Module, config: CompressConfig, share: bool) -> nn.Module:
+def _apply(model: nn.Module, cfg: CompressConfig, share: bool) -> nn.Module:
     """Return a copy of ``model`` with every Linear/Conv weight pruned (and, if ``share``, k-means shared)."""
     new = copy.deepcopy(model).eval()
     with torch.no_grad():
-        for name, (sparsity, bits) in config.layer_settings(new).items():
+        for name, (sparsity, bits) in cfg.layer_settings(new).items():
             weight = new.get_submodule(name).weight
             mask = prune.magnitude_mask(weight, sparsity)
             weight.masked_fill_(~mask, 0)
             if share:
-                codebook, indices = _share(weight[mask], bits, config.seed)
+                codebook, indices = _share(weight[mask], bits, cfg.seed)
                 weight[mask] = codebook[indices.long()]
     return new
 
@@ -149,16 +148,22 @@ class _SharedWeights(nn.Module):
         return torch.where(self.mask, self.codebook[self.index], 0.0)
 
 
-def finetune_codebooks(model: nn.Module, task: Task, config: CompressConfig, epochs: int) -> nn.Module:
-    """Return a copy of a pruned, shared ``model`` whose 2**bits shared values per layer were trained on ``task``."""
-    tuned = copy.deepcopy(model)
-    layers = config.layer_settings(tuned)
+def finetune_codebooks(model: nn.Module, cfg: CompressConfig | None = None, *, task: Task) -> nn.Module:
+    """Return a copy of a pruned, shared ``model`` whose 2**bits shared values per layer were trained on ``task``.
+
+    Trains ``cfg.n_epochs("quantized")`` epochs (0: an untrained copy).
+    """
+    cfg = cfg or CompressConfig()
+    tuned, epochs = copy.deepcopy(model), cfg.n_epochs("quantized")
+    if not epochs:
+        return tuned.eval()
+    layers = cfg.layer_settings(tuned)
     for name, (sparsity, bits) in layers.items():
         layer = tuned.get_submodule(name)
         parametrize.register_parametrization(
-            layer, "weight", _SharedWeights(*_split(layer.weight, sparsity, bits, config.seed))
+            layer, "weight", _SharedWeights(*_split(layer.weight, sparsity, bits, cfg.seed))
         )
-    train.fit(tuned, task, epochs=epochs, lr=config.codebook_lr, patience=epochs, seed=config.seed, progress=False)
+    train.fit_(tuned, task, epochs=epochs, lr=cfg.codebook_lr, patience=epochs, seed=cfg.seed, progress=False)
     for name in layers:  # bake codebook[index] back into a plain weight tensor
         parametrize.remove_parametrizations(tuned.get_submodule(name), "weight", leave_parametrized=True)
     return tuned.eval()
@@ -167,19 +172,9 @@ def finetune_codebooks(model: nn.Module, task: Task, config: CompressConfig, epo
 # ---- the file: what each stage writes, byte for byte --------------------------------------------------------------
 
 
-def _pack(indices: np.ndarray, bits: int) -> bytes:
-    """Return ``bits``-wide unsigned integers packed back to back (no coder: the quantized stage's size)."""
-    return np.packbits(np.unpackbits(indices.astype(np.uint8)[:, None], axis=1)[:, 8 - bits :]).tobytes()
-
-
-def _unpack(blob: bytes, bits: int, n: int) -> np.ndarray:
-    columns = np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[: n * bits].reshape(n, bits)
-    return np.packbits(np.pad(columns, ((0, 0), (8 - bits, 0))), axis=1).ravel()
-
-
-def _encode(model: nn.Module, kind: str, coder: str, config: CompressConfig) -> tuple[list[dict], list[bytes]]:
+def _encode(model: nn.Module, kind: str, coder: str, cfg: CompressConfig) -> tuple[list[dict], list[bytes]]:
     """Return (header entries, sections) storing ``model``'s state_dict; ``kind`` is 'sparse' or 'shared'."""
-    layers = config.layer_settings(model)
+    layers = cfg.layer_settings(model)
     encode = CODERS[coder][0]
     entries, sections = [], []
     for key, tensor in model.state_dict().items():
@@ -195,14 +190,14 @@ def _encode(model: nn.Module, kind: str, coder: str, config: CompressConfig) -> 
                 entry["kind"] = "sparse"
                 parts = [bitmap, kept.numpy().astype("<f4").tobytes()]
             else:
-                codebook, indices = _share(kept, bits, config.seed)
+                codebook, indices = _share(kept, bits, cfg.seed)
                 # An entropy coder works on whole symbols: give it one byte per index; without one, pack the bits.
                 idx = indices.numpy().astype(np.uint8)
                 entry.update(kind="shared", bits=bits, kept=int(mask.sum()))
                 parts = [
                     encode(bitmap),
                     codebook.numpy().astype("<f4").tobytes(),
-                    encode(idx.tobytes()) if coder != "none" else _pack(idx, bits),
+                    encode(idx.tobytes()) if coder != "none" else pack_bits(idx, bits),
                 ]
         entry["sections"] = [len(p) for p in parts]
         entries.append(entry)
@@ -210,9 +205,9 @@ def _encode(model: nn.Module, kind: str, coder: str, config: CompressConfig) -> 
     return entries, sections
 
 
-def _write(model: nn.Module, path: Path, kind: str, coder: str, config: CompressConfig) -> Path:
+def _write(model: nn.Module, path: Path, kind: str, coder: str, cfg: CompressConfig) -> Path:
     """Write MAGIC, version, header length, JSON header, sections, then a CRC32 of everything before it."""
-    entries, sections = _encode(model, kind, coder, config)
+    entries, sections = _encode(model, kind, coder, cfg)
     header = json.dumps({"kind": kind, "coder": coder, "entries": entries}).encode()
     body = MAGIC + struct.pack("<BI", VERSION, len(header)) + header + b"".join(sections)
     path = Path(path)
@@ -255,7 +250,7 @@ def _decode(entry: dict, parts: list[bytes], coder: str) -> torch.Tensor:
         indices = (
             np.frombuffer(decode(parts[2]), dtype=np.uint8)
             if coder != "none"
-            else _unpack(parts[2], entry["bits"], entry["kept"])
+            else unpack_bits(parts[2], entry["bits"], entry["kept"])
         )
         weight[mask] = codebook[indices]
     return torch.from_numpy(weight).reshape(shape)
@@ -316,29 +311,23 @@ def _load_fp32(path: Path, architecture: nn.Module) -> nn.Module:
 
 
 def _write_stages(
-    models: dict[str, nn.Module], path: Path, config: CompressConfig, task: Task | None
+    models: dict[str, nn.Module], path: Path, cfg: CompressConfig, task: Task | None
 ) -> CompressionResult:
     """Write each stage's model as that stage stores it; report file sizes and the accuracy of the reloaded files."""
-    from lightlab.measurement.measure import environment
-
     report = Report(environment=environment())
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        files = {
-            "fp32": tmp / "model.safetensors",
-            "pruned": tmp / "pruned.lldc",
-            "quantized": tmp / "quantized.lldc",
-            "coded": Path(path),
-        }
+        files = {"fp32": tmp / "model.safetensors", "pruned": tmp / "pruned.lldc", "quantized": tmp / "quantized.lldc"}
+        files["coded"] = Path(path)
         zoo.save(models["fp32"], files["fp32"])
-        _write(models["pruned"], files["pruned"], "sparse", "none", config)
-        _write(models["quantized"], files["quantized"], "shared", "none", config)
-        _write(models["coded"], files["coded"], "shared", config.coder, config)
+        _write(models["pruned"], files["pruned"], "sparse", "none", cfg)
+        _write(models["quantized"], files["quantized"], "shared", "none", cfg)
+        _write(models["coded"], files["coded"], "shared", cfg.coder, cfg)
         how = {
             "fp32": "safetensors file of the float32 state_dict",
             "pruned": "file: bitmap of kept weights + their float32 values",
             "quantized": "file: bitmap + float32 codebook + bit-packed indices",
-            "coded": f"file: bitmap and indices {config.coder}-coded + float32 codebook",
+            "coded": f"file: bitmap and indices {cfg.coder}-coded + float32 codebook",
         }
         fp32_bytes = files["fp32"].stat().st_size
         for stage, file in files.items():
@@ -348,63 +337,50 @@ def _write_stages(
             if task is not None:
                 load = _load_fp32 if stage == "fp32" else load_compressed
                 restored = load(file, models["fp32"])
-                report.add(
-                    stage,
-                    "accuracy",
-                    100 * train.evaluate(restored, task),
-                    "%",
-                    f"test split of {task.name!r}, model restored from this file",
-                )
+                method = f"test split of {task.name!r}, model restored from this file"
+                report.add(stage, "accuracy", 100 * train.evaluate(restored, task), "%", method)
     return CompressionResult(Path(path), load_compressed(path, models["fp32"]), report)
 
 
 def save_compressed(
-    model: nn.Module, path: str | Path, config: CompressConfig | None = None, task: Task | None = None
+    model: nn.Module, cfg: CompressConfig | None = None, *, path: str | Path, task: Task | None = None
 ) -> CompressionResult:
     """Write ``model`` pruned, k-means shared and entropy-coded to ``path`` (no fine-tuning) and report each stage.
 
-    Weights that are already pruned and shared (the output of ``compress``) are stored exactly.
+    Weights that are already pruned and shared (the output of ``compress``) are stored exactly. A ``task`` adds the
+    accuracy of the model restored from each file.
     """
-    config = config or CompressConfig()
-    config.layer_settings(model)
-    return _write_stages(dict.fromkeys(STAGES, model), path, config, task)
+    cfg = cfg or CompressConfig()
+    cfg.layer_settings(model)
+    return _write_stages(dict.fromkeys(STAGES, model), path, cfg, task)
 
 
-def compress(model: nn.Module, task: Task, path: str | Path, config: CompressConfig | None = None) -> CompressionResult:
+def compress(model: nn.Module, cfg: CompressConfig | None = None, *, task: Task, path: str | Path) -> CompressionResult:
     """Run Deep Compression on ``model``: prune + fine-tune, k-means + codebook fine-tune, entropy-code to ``path``."""
-    config = config or CompressConfig()
-    config.layer_settings(model)
-    prune_epochs = config.finetune_epochs if config.finetune_epochs is not None else int(settings.pick(5, 2))
-    codebook_epochs = config.codebook_epochs if config.codebook_epochs is not None else int(settings.pick(3, 1))
-    pruned = _apply(model, config, share=False)
-    tuned = prune.finetune(pruned, task, epochs=prune_epochs, lr=config.lr) if prune_epochs else pruned
-    shared = _apply(tuned, config, share=True)
-    shared_tuned = finetune_codebooks(shared, task, config, codebook_epochs) if codebook_epochs else shared
-    result = _write_stages(
-        {"fp32": model, "pruned": tuned, "quantized": shared_tuned, "coded": shared_tuned}, path, config, task
-    )
-    for stage, before, epochs in (("pruned", pruned, prune_epochs), ("quantized", shared, codebook_epochs)):
-        result.report.add(
-            stage,
-            "accuracy_before_finetune",
-            100 * train.evaluate(before, task),
-            "%",
-            f"test split, before the {epochs} fine-tuning epoch(s) of this stage",
-        )
+    cfg = cfg or CompressConfig()
+    cfg.layer_settings(model)
+    pruned = _apply(model, cfg, share=False)
+    epochs = cfg.n_epochs("pruned")
+    tuned = prune.finetune(pruned, task=task, epochs=epochs, lr=cfg.lr) if epochs else pruned
+    shared = _apply(tuned, cfg, share=True)
+    shared_tuned = finetune_codebooks(shared, cfg, task=task)
+    stages = {"fp32": model, "pruned": tuned, "quantized": shared_tuned, "coded": shared_tuned}
+    result = _write_stages(stages, path, cfg, task)
+    for stage, before in (("pruned", pruned), ("quantized", shared)):
+        method = f"test split, before the {cfg.n_epochs(stage)} fine-tuning epoch(s) of this stage"
+        result.report.add(stage, "accuracy_before_finetune", 100 * train.evaluate(before, task), "%", method)
     return result
 
 
 def compare_coders(
-    model: nn.Module, config: CompressConfig | None = None, coders: tuple[str, ...] = tuple(CODERS)
+    model: nn.Module, cfg: CompressConfig | None = None, *, coders: tuple[str, ...] = tuple(CODERS)
 ) -> Report:
     """Return the file size of ``model``'s quantized stage under each entropy coder (bytes from real files)."""
-    from lightlab.measurement.measure import environment
-
-    config = config or CompressConfig()
+    cfg = cfg or CompressConfig()
     report = Report(environment=environment())
     with tempfile.TemporaryDirectory() as tmp:
         for coder in coders:
-            size = _write(model, Path(tmp) / f"{coder}.lldc", "shared", coder, config).stat().st_size
+            size = _write(model, Path(tmp) / f"{coder}.lldc", "shared", coder, cfg).stat().st_size
             report.add(coder, "size", size, "bytes", f"bytes on disk, bitmap and indices coded with {coder!r}")
     return report
 
@@ -412,103 +388,9 @@ def compare_coders(
 def file_contents(path: str | Path) -> list[dict]:
     """Return one row per tensor of a compressed file: name, shape, how it is stored and its bytes."""
     header, _ = read_header(path)
-    return [
-        {
-            "tensor": e["name"],
-            "shape": "x".join(map(str, e["shape"])),
-            "stored as": e["kind"],
-            "bits": e.get("bits"),
-            "bytes": sum(e["sections"]),
-        }
+    columns = ("tensor", "shape", "stored as", "bits", "bytes")
+    values = [
+        (e["name"], "x".join(map(str, e["shape"])), e["kind"], e.get("bits"), sum(e["sections"]))
         for e in header["entries"]
     ]
-
-
-def plot_stages(report: Report) -> go.Figure:
-    """Return bars of file size per stage (log scale, ratio on top) with accuracy as a line on a second axis."""
-    from plotly.subplots import make_subplots
-
-    stages = [s for s in STAGES if s in report.models()]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    sizes = [report.value(s, "size") / 1e3 for s in stages]
-    fig.add_bar(
-        x=stages,
-        y=sizes,
-        name="file size (kB)",
-        text=[f"{report.value(s, 'ratio'):.1f}x" for s in stages],
-        textposition="outside",
-        marker_color="#636EFA",
-    )
-    if any(r["metric"] == "accuracy" for r in report.rows):
-        fig.add_scatter(
-            x=stages,
-            y=[report.value(s, "accuracy") for s in stages],
-            name="accuracy (%)",
-            mode="lines+markers",
-            marker_color="#EF553B",
-            secondary_y=True,
-        )
-    fig.update_yaxes(title_text="file size (kB, log)", type="log", secondary_y=False)
-    fig.update_yaxes(title_text="test accuracy (%)", secondary_y=True)
-    fig.update_layout(height=380, title="Deep Compression, stage by stage (sizes of real files)")
-    return fig
-
-
-class CompressExplorer(Explorer):
-    """Compress live: the largest layer's sparsity, the bits, the coder and fine-tuning rerun ``compress``."""
-
-    def __init__(self, model: nn.Module, task: Task, base: CompressConfig | None = None):
-        import ipywidgets as w
-
-        self.model, self.task, self.base = model, task, base or CompressConfig()
-        layers = self.base.layer_settings(model)
-        # The layer holding the most weights decides the file size: that is the one worth a slider.
-        self.largest = max(layers, key=lambda n: model.get_submodule(n).weight.numel())
-        self.sparsity = w.FloatSlider(
-            value=layers[self.largest][0],
-            min=0.5,
-            max=0.99,
-            step=0.01,
-            description=f"sparsity of layer {self.largest}",
-            style={"description_width": "initial"},
-        )
-        self.bits = w.IntSlider(value=layers[self.largest][1], min=1, max=8, description="bits")
-        self.coder = w.Dropdown(options=list(CODERS), value=self.base.coder, description="coder")
-        self.finetune = w.Checkbox(value=False, description="fine-tune after each stage (slower)")
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: CompressionResult | None = None
-        self._folder = tempfile.TemporaryDirectory(prefix="lightlab-compress-")
-        for control in (self.sparsity, self.bits, self.coder, self.finetune):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox(
-            [w.HBox([self.sparsity, self.bits]), w.HBox([self.coder, self.finetune]), self.summary, self.output]
-        )
-
-    def config(self) -> CompressConfig:
-        """Return the CompressConfig the controls describe now."""
-        sparsity = {n: s for n, (s, _) in self.base.layer_settings(self.model).items()}
-        epochs = None if self.finetune.value else 0
-        return CompressConfig(
-            sparsity={**sparsity, self.largest: self.sparsity.value},
-            bits=self.bits.value,
-            coder=self.coder.value,
-            finetune_epochs=epochs,
-            codebook_epochs=epochs,
-            lr=self.base.lr,
-            codebook_lr=self.base.codebook_lr,
-            seed=self.base.seed,
-        )
-
-    def run(self) -> CompressionResult:
-        """Compress with the current settings, redraw the stage chart and return the CompressionResult."""
-        result = compress(self.model, self.task, Path(self._folder.name) / "model.lldc", self.config())
-        r = result.report
-        self.result = result
-        self.summary.value = (
-            f"{r.value('coded', 'size') / 1e3:.0f} kB, {result.ratio:.1f}x smaller than FP32; "
-            f"accuracy {r.value('coded', 'accuracy'):.1f} % "
-            f"(FP32 {r.value('fp32', 'accuracy'):.1f} %)"
-        )
-        self.redraw(plot_stages(r))
-        return result
+    return [dict(zip(columns, row, strict=True)) for row in values]

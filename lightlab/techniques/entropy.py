@@ -1,4 +1,5 @@
-"""Entropy coding for compressed model files: a teaching Huffman coder, and the standard coders to compare with.
+"""Entropy coding for compressed model files: a teaching Huffman coder, the standard coders to compare with, and
+plain bit packing (the indices stored without a coder).
 
 Huffman gives frequent symbols short codes; k-means indices of a pruned layer are far from uniform, which is why
 Deep Compression's last stage still saves a third or more.
@@ -71,6 +72,17 @@ def huffman_decode(blob: bytes) -> bytes:
     if len(out) != n:
         raise CompressedFileError(f"Huffman stream ended after {len(out)} of {n} symbols: the file is truncated")
     return bytes(out)
+
+
+def pack_bits(indices: np.ndarray, bits: int) -> bytes:
+    """Return ``bits``-wide unsigned integers packed back to back: the indices stored without an entropy coder."""
+    return np.packbits(np.unpackbits(indices.astype(np.uint8)[:, None], axis=1)[:, 8 - bits :]).tobytes()
+
+
+def unpack_bits(blob: bytes, bits: int, n: int) -> np.ndarray:
+    """Return the ``n`` unsigned ``bits``-wide integers that ``pack_bits`` stored in ``blob``, as uint8."""
+    columns = np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[: n * bits].reshape(n, bits)
+    return np.packbits(np.pad(columns, ((0, 0), (8 - bits, 0))), axis=1).ravel()
 
 
 CODERS: dict[str, tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]] = {

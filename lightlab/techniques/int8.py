@@ -1,9 +1,10 @@
 """Real int8 that is smaller and faster: ONNX Runtime (an exported .onnx file you can deploy) and torchao.
 
-Reached through ``ll.quantize.quantize(model, QuantConfig(backend="onnxruntime" | "torchao"))``; the
-functions learners call directly are re-exported there too (``ll.quantize.compare_backends``).
-``OnnxModel`` wraps an ONNX Runtime session as an ``nn.Module``, so ``ll.measure`` and ``ll.train.evaluate``
-treat it like any model; its state_dict is the .onnx file itself, so its size is the real deployable size.
+Reached through ``ll.quantize.quantize(model, QuantConfig(backend="onnxruntime" | "torchao"), task=task)``;
+``ll.int8.benchmark`` and ``ll.int8.speedup_outlook`` are called directly, and ``ll.quantize.compare_backends``
+times every backend side by side. The ONNX Runtime result is an ``ll.onnx.OnnxModel``: a session wrapped as an
+``nn.Module``, so ``ll.measure`` and ``ll.train.evaluate`` treat it like any model; its state_dict is the .onnx
+file itself, so its size is the real deployable size.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ import copy
 import tempfile
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lightlab import config as settings
 from lightlab.data.tasks import Task
 from lightlab.measurement.measure import (
+    add_timing,
     count_macs,
     count_params,
     environment,
@@ -32,20 +33,32 @@ from lightlab.measurement.measure import (
 from lightlab.measurement.report import Report
 from lightlab.models.onnx import OnnxModel, export_onnx, quiet_loggers
 
-if TYPE_CHECKING:  # quantize.py imports this module, so QuantConfig is imported late where it is built
-    from lightlab.techniques.quantize import QuantConfig
-
 CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Layers ONNX Runtime quantizes (Conv, Gemm/MatMul) or folds away at export (BatchNorm into the Conv before it).
 ORT_SUPPORTED = (nn.Linear, *CONV, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+class Int8Settings(Protocol):
+    """The fields the int8 backends read: an ``ll.quantize.QuantConfig`` has them all (typed here without importing
+    quantize, which imports this module)."""
+
+    backend: str
+    scheme: str
+    channelwise: bool
+    mode: str
+    calibration: Task | DataLoader | torch.Tensor | None
+    calibration_size: int
+    compile: bool
+    skip_unsupported: bool
 
 
 def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int) -> torch.Tensor:
     """Return up to ``size`` real inputs from a Task's train split, a DataLoader or a tensor."""
     if data is None:
         raise ValueError(
-            "static int8 needs calibration data: pass QuantConfig(calibration=task) (or a DataLoader "
-            "or an input tensor) so ONNX Runtime can measure each activation's range on real inputs"
+            "static int8 needs calibration data: pass quantize(model, cfg, task=task) (or "
+            "QuantConfig(calibration=...) with a DataLoader or an input tensor) so ONNX Runtime can measure each "
+            "activation's range on real inputs"
         )
     if isinstance(data, Task):
         return data.splits["train"].tensors[0][:size]
@@ -63,7 +76,7 @@ def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int)
     raise TypeError(f"calibration must be a Task, DataLoader or tensor, got {type(data).__name__}")
 
 
-def _unsupported(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
+def unsupported_layers(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
     """Return 'name (Type)' for every weighted leaf layer not in ``supported``."""
     return [
         f"{name!r} ({type(m).__name__})"
@@ -72,9 +85,9 @@ def _unsupported(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
     ]
 
 
-def _check_layers(model: nn.Module, cfg: QuantConfig, supported: tuple[type, ...], why: str) -> None:
+def _check_layers(model: nn.Module, cfg: Int8Settings, supported: tuple[type, ...], why: str) -> None:
     """Raise naming the layers ``cfg.backend`` cannot quantize, unless ``cfg.skip_unsupported``."""
-    bad = _unsupported(model, supported)
+    bad = unsupported_layers(model, supported)
     if bad and not cfg.skip_unsupported:
         raise ValueError(
             f"backend {cfg.backend!r} cannot quantize layer(s) {', '.join(bad)}: {why}. Pass "
@@ -82,7 +95,7 @@ def _check_layers(model: nn.Module, cfg: QuantConfig, supported: tuple[type, ...
         )
 
 
-def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None = None) -> OnnxModel:
+def onnxruntime_int8(model: nn.Module, cfg: Int8Settings, exported: bytes | None = None) -> OnnxModel:
     """Return ``model`` exported to ONNX and quantized to int8 by ONNX Runtime (static QDQ or dynamic).
 
     ``exported``: the float32 .onnx bytes of ``model`` if you already have them (saves a second export).
@@ -115,7 +128,7 @@ def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None 
         inputs = calibration_inputs(cfg.calibration, cfg.calibration_size)
     else:
         raise ValueError(
-            "pass QuantConfig(calibration=task) (or an input tensor): dynamic int8 needs no "
+            "pass quantize(model, cfg, task=task) (or example=an input tensor): dynamic int8 needs no "
             "calibration, but the export needs an example input to trace the model"
         )
 
@@ -138,14 +151,14 @@ def onnxruntime_int8(model: nn.Module, cfg: QuantConfig, exported: bytes | None 
                 str(out),
                 Reader("input"),
                 quant_format=QuantFormat.QDQ,
-                per_channel=cfg.per_channel,
+                per_channel=cfg.channelwise,
                 activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 extra_options=options,
             )
         else:
             quantize_dynamic(
-                str(pre), str(out), per_channel=cfg.per_channel, weight_type=QuantType.QInt8, extra_options=options
+                str(pre), str(out), per_channel=cfg.channelwise, weight_type=QuantType.QInt8, extra_options=options
             )
         return OnnxModel(out.read_bytes(), macs_per_sample=count_macs(model, inputs[:1]))
 
@@ -158,7 +171,7 @@ def _torchao() -> tuple:
     return Int8DynamicActivationInt8WeightConfig, quantize_
 
 
-def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
+def torchao_int8(model: nn.Module, cfg: Int8Settings) -> nn.Module:
     """Return a copy with int8 weights and dynamically quantized int8 activations in every Linear (torchao)."""
     Int8DynamicActivationInt8WeightConfig, quantize_ = _torchao()
     _check_layers(
@@ -175,83 +188,48 @@ def torchao_int8(model: nn.Module, cfg: QuantConfig) -> nn.Module:
     return torch.compile(new) if cfg.compile else new
 
 
+def timing_inputs(task: Task | None, example: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """Return a batch of ``batch`` inputs: real test inputs of ``task``, or ``example``'s first row repeated."""
+    if task is not None:
+        return task.example(batch)
+    if example is None:
+        raise ValueError("pass task=... (real inputs, adds accuracy) or example=... (an input tensor)")
+    return example[:1].expand(batch, *example.shape[1:]).contiguous()
+
+
 def benchmark(
     models: dict[str, nn.Module],
-    data: Task | torch.Tensor,
+    *,
+    task: Task | None = None,
+    example: torch.Tensor | None = None,
     batch: int = 64,
-    rounds: int | None = None,
     repeats: int | None = None,
+    timed: bool = True,
 ) -> Report:
-    """Return accuracy (with a Task), size, stored weights, latency and speed-up over the first model.
+    """Return accuracy (with a ``task``), size, stored weights and, if ``timed``, latency and speed-up over the first.
 
-    Latency is ``ll.measure.interleaved`` at ``batch``: the models take turns for ``rounds`` rounds and each
-    keeps its best round.
+    Latency is ``ll.measure.interleaved`` at ``batch``: the models take turns and each keeps its best round. A
+    speed-up built from a disturbed timing carries its note. ``timed=False`` suits simulated (fake-quantized)
+    models, whose speed says nothing about the real thing.
     """
-    task = data if isinstance(data, Task) else None
-    x = task.example(batch) if task else data[:1].expand(batch, *data.shape[1:]).contiguous()
-    rounds = int(rounds or settings.pick(3, 1))
-    best = interleaved(models, x, rounds, repeats)
+    x = timing_inputs(task, example, batch)
     report = Report(environment=environment())
     for name, m in models.items():
-        if task:
+        if task is not None:
             for metric, value in task_scores(m, task).items():
                 report.add(name, metric, 100 * value, "%", f"test split of {task.name!r}")
         size, how = file_size(m)
         report.add(name, "size", size, "bytes", how)
         report.add(name, "params", count_params(m), "count", "weight elements stored")
-        t = best[name]
-        report.add(
-            name, f"latency_p50_b{batch}", t.p50, "ms", f"{t.method}; best of {rounds} alternating rounds", spread=t.iqr
-        )
+    if not timed:
+        return report
+    timings = interleaved(models, x, repeats=repeats)
     baseline = next(iter(models))
-    for name in models:
-        report.add(
-            name,
-            "speedup",
-            report.ratio(f"latency_p50_b{batch}", baseline, name),
-            "x",
-            f"{baseline} p50 / this p50 at batch {batch}",
-        )
-    return report
-
-
-def compare_backends(
-    model: nn.Module,
-    data: Task | torch.Tensor,
-    batch: int = 64,
-    compile: bool = False,
-    rounds: int | None = None,
-    repeats: int | None = None,
-) -> Report:
-    """Return a Report on torch FP32, ONNX Runtime FP32 and int8, torchao int8 eager (and compiled if asked).
-
-    ``data`` is a Task (adds accuracy; calibrates on its train split) or an input tensor. ONNX Runtime int8 is
-    static for models with convolutions and dynamic otherwise (``mode="auto"``). torchao quantizes only the
-    Linear layers; convolutions stay float32 (noted in the rows).
-    """
-    from lightlab.techniques.quantize import QuantConfig
-
-    reference = copy.deepcopy(model).eval()
-    example = data.example(1) if isinstance(data, Task) else data[:1]
-    mode = "static" if any(isinstance(m, CONV) for m in reference.modules()) else "dynamic"
-    exported = export_onnx(reference, example)
-    models = {
-        "torch fp32": reference,
-        "onnxruntime fp32": OnnxModel(exported, macs_per_sample=count_macs(reference, example)),
-        f"onnxruntime int8 ({mode})": onnxruntime_int8(
-            reference, QuantConfig(backend="onnxruntime", calibration=data), exported
-        ),
-        "torchao int8 eager": torchao_int8(reference, QuantConfig(backend="torchao", skip_unsupported=True)),
-    }
-    if compile:
-        models["torchao int8 compiled"] = torchao_int8(
-            reference, QuantConfig(backend="torchao", compile=True, skip_unsupported=True)
-        )
-    report = benchmark(models, data, batch, rounds, repeats)
-    float_layers = _unsupported(reference, (nn.Linear,))
-    for row in report.rows:
-        if row["model"].startswith("torchao") and float_layers:
-            row["note"] = f"{', '.join(float_layers)} stay float32 (torchao int8 handles Linear only)"
+    base = timings[baseline]
+    for name, t in timings.items():
+        add_timing(report, name, t)
+        method = f"{baseline} p50 / this p50 at batch {batch}"
+        report.add(name, "speedup", base.p50 / t.p50, "x", method, note=base.note or t.note)
     return report
 
 

@@ -3,33 +3,32 @@
 NAS has three parts: the **space** (here depth, width, kernel size and block type), the **strategy** (random,
 evolutionary NSGA-II or Bayesian TPE, all Optuna samplers) and the **performance estimate** (a few epochs of
 training on the train split, scored on the validation split). Latency is not timed per candidate: a lookup table
-measured once on this machine (``lightlab/nas_latency.py``) predicts it from per-layer timings.
+measured once on this machine (``lightlab/techniques/nas_latency.py``) predicts it from per-layer timings.
+Its figure and explorer are in ``ll.views.nas``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
-import plotly.graph_objects as go
 from torch import nn
 from tqdm.auto import tqdm
 
 from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.face.widgets import Explorer
 from lightlab.measurement import measure
 from lightlab.measurement.report import Report
 from lightlab.models import blocks, zoo
 from lightlab.techniques import train
-from lightlab.techniques.nas_latency import LatencyTable, measure_table
+from lightlab.techniques.nas_latency import LatencyTable, check_predictions, measure_table
 
-KINDS = ("mlp", *blocks.KINDS)
+SEARCH_KINDS = ("mlp", *blocks.KINDS)
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,19 @@ class Space:
     depths: tuple[int, ...] = (0, 1, 2)
     widths: tuple[int, ...] = (16, 32, 64, 128, 256)
     kernels: tuple[int, ...] = (3,)
+
+    def __post_init__(self) -> None:
+        for name in ("kinds", "depths", "widths", "kernels"):
+            if not getattr(self, name):
+                raise ValueError(f"Space {name} is empty: give at least one, e.g. Space({name}={getattr(Space, name)})")
+        unknown = [k for k in self.kinds if k not in SEARCH_KINDS]
+        if unknown:
+            raise ValueError(f"Space kinds has unknown block kinds {unknown}; choose from {', '.join(SEARCH_KINDS)}")
+        if min(self.depths) < 0 or min(self.widths) < 1 or any(k < 1 or k % 2 == 0 for k in self.kernels):
+            raise ValueError(
+                f"Space needs depths >= 0, widths >= 1 and odd kernels >= 1; got depths={self.depths}, "
+                f"widths={self.widths}, kernels={self.kernels}"
+            )
 
 
 @dataclass(frozen=True)
@@ -73,16 +85,6 @@ class Candidate:
 
 def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
     """Return every distinct architecture of ``space`` for inputs of ``input_shape``, or raise naming the fix."""
-    for name in ("kinds", "depths", "widths", "kernels"):
-        if not getattr(space, name):
-            raise ValueError(
-                f"the search space has no {name}: give at least one, e.g. Space({name}={getattr(Space(), name)})"
-            )
-    unknown = [k for k in space.kinds if k not in KINDS]
-    if unknown:
-        raise ValueError(f"unknown block kinds {unknown}; choose from {', '.join(KINDS)}")
-    if min(space.depths) < 0 or min(space.widths) < 1 or any(k < 1 or k % 2 == 0 for k in space.kernels):
-        raise ValueError(f"depths must be >= 0, widths >= 1 and kernels odd and >= 1; got {space}")
     if any(k != "mlp" for k in space.kinds):
         if len(input_shape) != 3:
             raise ValueError(
@@ -105,20 +107,24 @@ def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
     return [found[name] for name in sorted(found)]
 
 
-def latency_table(
-    space: Space, task: Task, batch: int = 1, rounds: int | None = None, progress: bool = True
-) -> LatencyTable:
+def latency_table(space: Space, task: Task, *, batch: int = 1, rounds: int | None = None) -> LatencyTable:
     """Return a LatencyTable measured on this machine for every layer that ``space`` can put in a model."""
     models = [c.build(task.input_shape, task.num_classes) for c in candidates(space, task.input_shape)]
-    return measure_table(models, task.input_shape, batch, rounds, progress)
+    return measure_table(models, task.input_shape, batch, rounds)
 
 
 @dataclass(frozen=True)
-class Budget:
+class SearchBudget:
     """Limits a candidate must meet: predicted latency (ms) and/or parameter count (None = no limit)."""
 
     latency_ms: float | None = None
     params: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.latency_ms is not None and not self.latency_ms > 0:  # NaN fails too
+            raise ValueError(f"SearchBudget latency_ms must be > 0 ms or None (no limit), got {self.latency_ms}")
+        if self.params is not None and not self.params >= 1:
+            raise ValueError(f"SearchBudget params must be >= 1 or None (no limit), got {self.params}")
 
     def allows(self, latency_ms: float, params: int) -> bool:
         """Return True when a candidate with this latency and size fits the budget."""
@@ -143,7 +149,7 @@ def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def check_budget(budget: Budget, space_costs: pd.DataFrame) -> None:
+def check_budget(budget: SearchBudget, space_costs: pd.DataFrame) -> None:
     """Raise ValueError naming the tightest feasible budget when no candidate of the space fits ``budget``."""
     fits = [budget.allows(lat, p) for lat, p in zip(space_costs.latency_ms, space_costs.params, strict=True)]
     if any(fits):
@@ -157,25 +163,40 @@ def check_budget(budget: Budget, space_costs: pd.DataFrame) -> None:
     )
 
 
-@dataclass(frozen=True)
-class SearchConfig:
-    """How to search: sampler ('random', 'nsga2' or 'tpe'), trials to train, epochs per trial, seed, storage."""
-
-    sampler: str = "nsga2"
-    trials: int | None = None
-    epochs: int | None = None
-    lr: float = 1e-2
-    seed: int = 0
-    storage: str | Path | None = None  # a journal file: rerunning with it resumes the study
-    study_name: str = "nas"
-    train_threads: int = 1  # tiny models train fastest on one thread, and far slower on two when a core is busy
-
-
 SAMPLERS = {
     "random": optuna.samplers.RandomSampler,
     "nsga2": optuna.samplers.NSGAIISampler,
     "tpe": optuna.samplers.TPESampler,
 }
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """How to search: sampler ('random', 'nsga2' or 'tpe'), trials to train, epochs per trial (None: 15, quick
+    mode 3), learning rate, seed, storage (a journal file: rerunning with it resumes the study)."""
+
+    sampler: str = "nsga2"
+    trials: int | None = None  # None: 40, quick mode 6
+    epochs: int | None = None
+    lr: float = 1e-2
+    seed: int = 0
+    storage: str | Path | None = None
+    study_name: str = "nas"
+    train_threads: int = 1  # tiny models train fastest on one thread, and far slower on two when a core is busy
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"SearchConfig sampler {self.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
+        for name in ("trials", "epochs"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, int) and value >= 1):
+                raise ValueError(f"SearchConfig {name} must be an integer >= 1 or None (the default), got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"SearchConfig lr must be > 0, got {self.lr}; 1e-2 suits these small models")
+        if not (isinstance(self.train_threads, int) and self.train_threads >= 1):
+            raise ValueError(f"SearchConfig train_threads must be an integer >= 1, got {self.train_threads!r}")
+        if not self.study_name:
+            raise ValueError("SearchConfig study_name is empty: name the study, e.g. 'nas'")
 
 
 @dataclass
@@ -185,9 +206,9 @@ class SearchResult:
     study: optuna.Study
     table: LatencyTable
     trials: pd.DataFrame
-    budget: Budget
+    budget: SearchBudget
 
-    def best(self, budget: Budget | None = None) -> Candidate:
+    def best(self, budget: SearchBudget | None = None) -> Candidate:
         """Return the most accurate (on validation) trained candidate within ``budget`` (default: the search's)."""
         budget = budget or self.budget
         fits = self.trials[
@@ -200,23 +221,20 @@ class SearchResult:
 
 
 def search(
-    task: Task,
-    space: Space = Space(),
-    budget: Budget = Budget(),
     cfg: SearchConfig | None = None,
+    *,
+    task: Task,
+    space: Space | None = None,
+    budget: SearchBudget | None = None,
     table: LatencyTable | None = None,
     progress: bool = True,
 ) -> SearchResult:
-    """Return a SearchResult: Optuna trains ``cfg.trials`` candidates within ``budget`` (maximise validation
-    accuracy, minimise predicted latency and parameters); a stored study is resumed, not redone."""
-    cfg = cfg or SearchConfig()
-    if cfg.sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {cfg.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    """Return a SearchResult: Optuna trains ``cfg.trials`` candidates of ``space`` within ``budget`` (maximise
+    validation accuracy, minimise predicted latency and parameters); a stored study is resumed, not redone."""
+    cfg, space, budget = cfg or SearchConfig(), space or Space(), budget or SearchBudget()
     trials = int(cfg.trials if cfg.trials is not None else config.pick(40, 6))
-    epochs = int(cfg.epochs if cfg.epochs is not None else config.pick(15, 3))
-    if trials < 1 or epochs < 1:
-        raise ValueError(f"trials and epochs must be >= 1, got trials={trials}, epochs={epochs}")
-    table = table or latency_table(space, task, progress=progress)
+    epochs = config.epochs(cfg.epochs, 15, 3)
+    table = table or latency_table(space, task)
     space_costs = costs(space, task, table)
     check_budget(budget, space_costs)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -256,15 +274,18 @@ def search(
             raise optuna.TrialPruned()
         model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
         with config.using_threads(cfg.train_threads):
-            history = train.fit(model, task, epochs=epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
+            history = train.fit_(model, task, epochs=epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
         bar.update()
         return history.best_val_score, float(latency), float(params)
 
     # Stop when `trials` candidates are trained in total (stored ones count); pruned ones are free but capped.
     stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))
-    if len(_complete(study)) < trials:
-        study.optimize(objective, n_trials=20 * trials, callbacks=[stop])
-    bar.close()
+    try:
+        if len(_complete(study)) < trials:
+            study.optimize(objective, n_trials=20 * trials, callbacks=[stop])
+        bar.total = bar.n  # done, even if the sampler found fewer new candidates: closed, not left red
+    finally:
+        bar.close()
     return SearchResult(study, table, _frame(study), budget)
 
 
@@ -276,22 +297,12 @@ def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 def _frame(study: optuna.Study) -> pd.DataFrame:
     """Return one row per completed trial: architecture, validation accuracy, predicted latency, params."""
     rows = [
-        {
-            "trial": t.number,
-            "kind": t.params["kind"],
-            "depth": t.params["depth"],
-            "width": t.params["width"],
-            "kernel": t.params.get("kernel", 3),
-            "name": t.user_attrs["name"],
-            "val_accuracy": t.values[0],
-            "latency_ms": t.values[1],
-            "params": int(t.values[2]),
-        }
+        (t.number, *(t.params[k] for k in ("kind", "depth", "width")), t.params.get("kernel", 3), t.user_attrs["name"])
+        + (t.values[0], t.values[1], int(t.values[2]))
         for t in _complete(study)
     ]
-    return pd.DataFrame(
-        rows, columns=["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy", "latency_ms", "params"]
-    )
+    columns = ["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy", "latency_ms", "params"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def pareto(
@@ -310,29 +321,25 @@ def pareto(
 
 
 def retrain(
-    cand: Candidate,
-    task: Task,
-    epochs: int | None = None,
-    lr: float = 1e-2,
-    seed: int = 0,
-    train_threads: int = 1,
-    progress: bool = True,
+    cand: Candidate, cfg: SearchConfig | None = None, *, task: Task, epochs: int | None = None, progress: bool = True
 ) -> nn.Module:
-    """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly)."""
-    model = cand.build(task.input_shape, task.num_classes, seed=seed)
-    with config.using_threads(train_threads):
-        train.fit(
-            model, task, epochs=int(epochs or config.pick(60, 15)), lr=lr, patience=10, seed=seed, progress=progress
+    """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly):
+    ``epochs`` (None: 60, quick mode 15) with ``cfg``'s learning rate, seed and threads, patience 10."""
+    cfg = cfg or SearchConfig()
+    model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
+    with config.using_threads(cfg.train_threads):
+        train.fit_(
+            model, task, epochs=config.epochs(epochs, 60, 15), lr=cfg.lr, patience=10, seed=cfg.seed, progress=progress
         )
     return model
 
 
-def compare(
-    models: dict[str, nn.Module], task: Task, table: LatencyTable, rounds: int | None = None, split: str = "test"
+def compare_with_references(
+    models: dict[str, nn.Module], task: Task, table: LatencyTable, *, rounds: int | None = None, split: str = "test"
 ) -> Report:
     """Return a Report of each model's accuracy on ``split``, params, size, and predicted and measured
-    (interleaved) p50 latency."""
-    rounds = int(rounds if rounds is not None else config.pick(5, 3))
+    (``measure.interleaved``) p50 latency. Layers the table lacks are measured into a copy of it."""
+    table = replace(table, entries=dict(table.entries))  # the caller's table is left as it was
     timings = measure.interleaved(models, task.example(table.batch), rounds=rounds)
     report = Report(environment=measure.environment())
     for name, model in models.items():
@@ -346,30 +353,33 @@ def compare(
         report.add(name, "params", measure.count_params(model), "count", "sum of parameter elements")
         size, how = measure.file_size(model)
         report.add(name, "size", size, "bytes", how)
-        report.add(
-            name,
-            "latency_predicted",
-            table.add(model, task.input_shape).predict(model, task.input_shape),
-            "ms",
-            table.method,
-        )
-        t = timings[name]
-        report.add(
-            name,
-            "latency_p50",
-            t.p50,
-            "ms",
-            f"{t.method}; best of {rounds} interleaved rounds",
-            spread=t.iqr,
-            note=t.note,
-        )
+        predicted = table.add(model, task.input_shape).predict(model, task.input_shape)
+        report.add(name, "latency_predicted", predicted, "ms", table.method, note=table.note)
+        measure.add_timing(report, name, timings[name])
     return report
+
+
+def check_table(space: Space, task: Task, table: LatencyTable, *, count: int = 8, rounds: int | None = None) -> Report:
+    """Return ``nas_latency.check_predictions`` for ``count`` candidates of ``space`` spread over its predicted
+    latencies, from the fastest to the slowest: is the table fit to predict whole models?"""
+    ranked = costs(space, task, table).sort_values("latency_ms").reset_index(drop=True)
+    picks = ranked.iloc[np.linspace(0, len(ranked) - 1, count).round().astype(int)].drop_duplicates("name")
+    models = {
+        row.name: Candidate(row.kind, row.depth, row.width, row.kernel).build(task.input_shape, task.num_classes)
+        for row in picks.itertuples()
+    }
+    return check_predictions(table, models, task.example(table.batch), rounds)
+
+
+def _latency_metric(report: Report) -> str:
+    """Return the report's measured p50 latency metric (``latency_p50_b1``, or a hand-made ``latency_p50``)."""
+    return next(r["metric"] for r in report.rows if r["metric"].startswith("latency_p50"))
 
 
 def resolution(report: Report, model: str, reference: str, tolerance: float = 0.05) -> float:
     """Return the latency difference (ms) within which two models count as "as fast": ``tolerance`` x the
     reference's p50 (stated, never widened by a noisy measurement)."""
-    return tolerance * report.value(reference, "latency_p50")
+    return tolerance * report.value(reference, _latency_metric(report))
 
 
 def dominates(report: Report, model: str, reference: str, tolerance: float = 0.05) -> bool:
@@ -377,103 +387,9 @@ def dominates(report: Report, model: str, reference: str, tolerance: float = 0.0
     ``reference`` (test accuracy; "as fast" = p50 within ``resolution``; "faster" = quicker by more than that and by
     more than either timing's spread, so noise can only make the claim harder)."""
     acc, ref_acc = report.value(model, "accuracy"), report.value(reference, "accuracy")
-    lat, ref_lat = report.value(model, "latency_p50"), report.value(reference, "latency_p50")
+    metric = _latency_metric(report)
+    lat, ref_lat = report.value(model, metric), report.value(reference, metric)
     res = resolution(report, model, reference, tolerance)
-    spreads = [
-        r.get("spread", 0.0) for r in report.rows if r["metric"] == "latency_p50" and r["model"] in (model, reference)
-    ]
+    spreads = [r.get("spread", 0.0) for r in report.rows if r["metric"] == metric and r["model"] in (model, reference)]
     as_fast, faster = lat <= ref_lat + res, lat < ref_lat - max(res, *spreads)
     return acc >= ref_acc and as_fast and (faster or acc > ref_acc)
-
-
-def figure(result: SearchResult, references: Report | None = None, budget: Budget | None = None) -> go.Figure:
-    """Return validation accuracy against predicted latency (colour: parameters) with the Pareto front drawn,
-    reference models as stars (from a ``compare``-style Report with latency_predicted, accuracy and params)."""
-    trials, front = result.trials, pareto(result.trials).sort_values("latency_ms")
-    fig = go.Figure(
-        go.Scatter(
-            x=trials.latency_ms,
-            y=100 * trials.val_accuracy,
-            mode="markers",
-            name="trained candidates",
-            text=trials.name,
-            marker={
-                "size": 9,
-                "color": np.log10(trials.params),
-                "colorscale": "Viridis",
-                "colorbar": {"title": "log10 params"},
-            },
-        )
-    )
-    fig.add_scatter(
-        x=front.latency_ms,
-        y=100 * front.val_accuracy,
-        mode="lines+markers",
-        name="Pareto front",
-        text=front.name,
-        line={"color": "#EF553B", "shape": "hv"},
-        marker={"size": 13, "symbol": "circle-open", "color": "#EF553B"},
-    )
-    for name in references.models() if references else []:
-        fig.add_scatter(
-            x=[references.value(name, "latency_predicted")],
-            y=[references.value(name, "accuracy")],
-            mode="markers+text",
-            name=name,
-            text=[name],
-            textposition="top center",
-            marker={"size": 15, "symbol": "star"},
-        )
-    if budget and budget.latency_ms is not None:
-        fig.add_vline(x=budget.latency_ms, line_dash="dash", annotation_text="latency budget")
-    fig.update_layout(
-        xaxis_title=f"predicted latency (ms, batch {result.table.batch}, {result.table.threads} threads)",
-        yaxis_title="accuracy (%): validation for candidates",
-        xaxis_type="log",
-        height=420,
-        margin={"t": 30, "b": 40},
-    )
-    return fig
-
-
-def _log_range(values: pd.Series, step: float) -> tuple[float, float]:
-    """Return (low, high) log10 bounds of ``values`` rounded outwards to ``step``."""
-    return (math.floor(math.log10(values.min()) / step) * step, math.ceil(math.log10(values.max()) / step) * step)
-
-
-class BudgetExplorer(Explorer):
-    """Filter an already-run search by budget: the sliders re-pick the best candidate and the front instantly."""
-
-    def __init__(self, result: SearchResult, references: Report | None = None):
-        import ipywidgets as w
-
-        self.search, self.references = result, references
-        # Slider ends rounded outwards to the step, so that the loosest budget really keeps every candidate.
-        lat, params = _log_range(result.trials.latency_ms, 0.05), _log_range(result.trials.params, 0.1)
-        self.latency = w.FloatLogSlider(
-            value=10 ** lat[1], min=lat[0], max=lat[1], step=0.05, description="latency ms", readout_format=".4f"
-        )
-        self.params = w.FloatLogSlider(
-            value=10 ** params[1], min=params[0], max=params[1], step=0.1, description="params", readout_format=".3g"
-        )
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: dict | None = None
-        for control in (self.latency, self.params):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.latency, self.params]), self.summary, self.output])
-
-    def run(self) -> dict:
-        """Return {budget, feasible, front, best} for the sliders' budget and redraw the figure."""
-        budget = Budget(self.latency.value, int(self.params.value))
-        trials = self.search.trials
-        feasible = trials[[budget.allows(a, b) for a, b in zip(trials.latency_ms, trials.params, strict=True)]]
-        best = self.search.best(budget) if not feasible.empty else None
-        self.result = {"budget": budget, "feasible": len(feasible), "front": pareto(feasible), "best": best}
-        self.redraw(figure(self.search, self.references, budget))
-        self.summary.value = (
-            f"{len(feasible)} of {len(trials)} trained candidates fit; best on validation: {best}"
-            if best
-            else "no trained candidate fits this budget"
-        )
-        return self.result

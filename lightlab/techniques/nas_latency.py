@@ -1,26 +1,23 @@
 """Latency lookup table for hardware-aware NAS: what each layer adds to a model, measured on this machine.
 
 ``measure_table(models, input_shape)`` (``nas.latency_table(space, task)`` for a search space) times every
-distinct layer, with its input shape, once: inside a one-layer model, minus an empty one.
-``LatencyTable.predict(model)`` adds the entries to the cost of calling a model. The table knows nothing of fused
-operators, caches shared between layers, other batch sizes, thread counts or machines: check it against
-whole-model timings (``ll.measure.interleaved``) before trusting it.
+distinct layer, with its input shape, once: inside a one-layer model, minus an empty one, all of them in turns with
+``ll.measure.interleaved`` (LightLab's one timing rule). ``LatencyTable.predict(model)`` adds the entries to the
+cost of calling a model. The table knows nothing of fused operators, caches shared between layers, other batch
+sizes, thread counts or machines: ``check_predictions`` times whole models the same way to check it before it is
+trusted.
 """
 
 from __future__ import annotations
 
-import math
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from lightlab import config
 from lightlab.measurement import measure
+from lightlab.measurement.report import Report
 
 
 @dataclass
@@ -32,6 +29,7 @@ class LatencyTable:
     batch: int
     threads: int
     cpu: str = field(default_factory=measure.cpu_model)
+    note: str | None = None  # set when other processes disturbed the timings
 
     @property
     def method(self) -> str:
@@ -60,7 +58,9 @@ class LatencyTable:
             if k not in self.entries
         }
         if missing:
-            self.entries |= _measure(missing, torch.zeros(self.batch, *input_shape), rounds)[0]
+            entries, _, note = _measure(missing, torch.zeros(self.batch, *input_shape), rounds)
+            self.entries |= entries
+            self.note = self.note or note
         return self
 
 
@@ -75,49 +75,61 @@ def _layers(model: nn.Sequential, shape: tuple[int, ...]) -> list[tuple[str, tor
 
 
 def measure_table(
-    models: Iterable[nn.Sequential],
-    input_shape: tuple[int, ...],
-    batch: int = 1,
-    rounds: int | None = None,
-    progress: bool = True,
+    models: Iterable[nn.Sequential], input_shape: tuple[int, ...], batch: int = 1, rounds: int | None = None
 ) -> LatencyTable:
     """Return a LatencyTable measured on this machine for every distinct layer of ``models``."""
     layers: dict[str, tuple[nn.Module, torch.Tensor]] = {}
     for model in models:
         for (key, x), layer in zip(_layers(model, (batch, *input_shape)), model, strict=True):
             layers.setdefault(key, (layer, x))
-    entries, overhead = _measure(layers, torch.zeros(batch, *input_shape), rounds, progress)
-    return LatencyTable(entries, overhead, batch, torch.get_num_threads())
+    entries, overhead, note = _measure(layers, torch.zeros(batch, *input_shape), rounds)
+    return LatencyTable(entries, overhead, batch, torch.get_num_threads(), note=note)
+
+
+class _OnOwnInput(nn.Sequential):
+    """Layers run on their own stored input, whatever they are called with: layers that take inputs of different
+    shapes can then be timed in turns by ``measure.interleaved``, which gives every model the same input."""
+
+    def __init__(self, layers: list[nn.Module], x: torch.Tensor):
+        super().__init__(*layers)
+        self.own_input = x
+
+    def forward(self, _ignored: torch.Tensor) -> torch.Tensor:
+        return super().forward(self.own_input)
 
 
 def _measure(
-    layers: dict[str, tuple[nn.Module, torch.Tensor]],
-    x0: torch.Tensor,
-    rounds: int | None = None,
-    progress: bool = False,
-) -> tuple[dict[str, float], float]:
-    """Return each layer's added latency (ms) inside a model, and the cost of calling an empty model.
+    layers: dict[str, tuple[nn.Module, torch.Tensor]], x0: torch.Tensor, rounds: int | None = None
+) -> tuple[dict[str, float], float, str | None]:
+    """Return each layer's added latency (ms) inside a model, the cost of calling an empty model, and the
+    disturbed note (None on a quiet machine).
 
     A layer is timed inside a one-layer Sequential, minus the empty Sequential: the difference is what the layer
-    adds to a model, without counting the timing loop's own overhead once per layer.
+    adds to a model, without counting the timing loop's own overhead once per layer. All are timed in turns (p50,
+    best round kept), so a burst of load from another program spoils one round, not a layer.
     """
-    rounds = int(rounds if rounds is not None else config.pick(5, 1))
-    wrapped = {key: (nn.Sequential(layer), x) for key, (layer, x) in layers.items()}
-    wrapped["model call"] = (nn.Sequential(), x0)  # an empty container: the cost of calling any model
-    best = dict.fromkeys(wrapped, math.inf)
-    repeats = {key: _repeats(layer, x) for key, (layer, x) in wrapped.items()}
-    # Rounds over all layers (best p50 kept) so a burst of load from another program spoils one round, not a layer.
-    for _ in tqdm(range(rounds), desc="latency table", disable=not progress, leave=False):
-        for key, (layer, x) in wrapped.items():
-            best[key] = min(best[key], measure.latency(layer, x, repeats=repeats[key]).p50)
-    call = best.pop("model call")
-    return {key: max(ms - call, 0.0) for key, ms in best.items()}, call
+    wrapped = {key: _OnOwnInput([layer], x) for key, (layer, x) in layers.items()}
+    wrapped["model call"] = _OnOwnInput([], x0)  # an empty container: the cost of calling any model
+    timings = measure.interleaved(wrapped, x0, rounds=rounds)
+    call = timings.pop("model call")
+    return {key: max(t.p50 - call.p50, 0.0) for key, t in timings.items()}, call.p50, call.note
 
 
-@torch.inference_mode()
-def _repeats(layer: nn.Module, x: torch.Tensor, seconds: float = 0.05) -> int:
-    """Return how many timed calls fit in ``seconds`` (20 to 200; 10 to 30 in quick mode): slow layers get fewer."""
-    layer.eval()(x)
-    start = time.perf_counter()
-    layer(x)
-    return int(np.clip(seconds / max(time.perf_counter() - start, 1e-7), config.pick(20, 10), config.pick(200, 30)))
+def check_predictions(
+    table: LatencyTable, models: Mapping[str, nn.Sequential], example: torch.Tensor, rounds: int | None = None
+) -> Report:
+    """Return each model's predicted latency, its measured latency (whole model, ``measure.interleaved``) and the
+    prediction error |predicted - measured| / measured (%)."""
+    if example.shape[0] != table.batch:
+        raise ValueError(
+            f"the table was measured at batch {table.batch}; give an example of that batch, not {example.shape[0]}"
+        )
+    timings = measure.interleaved(models, example, rounds=rounds)
+    report = Report(environment=measure.environment())
+    for name, model in models.items():
+        predicted, t = table.predict(model, tuple(example.shape[1:])), timings[name]
+        report.add(name, "latency_predicted", predicted, "ms", table.method, note=table.note)
+        measure.add_timing(report, name, t)
+        error = 100 * abs(predicted - t.p50) / t.p50
+        report.add(name, "prediction_error", error, "%", "|predicted - measured p50| / measured p50", note=t.note)
+    return report

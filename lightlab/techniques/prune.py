@@ -2,21 +2,20 @@
 
 ``prune(model, PruneConfig(sparsity=0.8))`` returns a new model with the smallest weights set to zero
 (unstructured, per layer or global); ``structured=True`` removes whole channels with Torch-Pruning's dependency
-graph, so the layers, and whatever consumes them, really shrink. Zeros alone do not make a dense CPU kernel
-faster: ``speed_comparison`` measures that, and ``to_sparse`` (``lightlab.sparse``) stores weights in CSR where
-that pays.
+graph, so the layers, and whatever consumes them, really shrink. ``prune_iteratively(model,
+IterativePruneConfig(final_sparsity=0.9), task=task)`` gets there in steps, fine-tuning after each. Zeros alone do
+not make a dense CPU kernel faster: ``speed_comparison`` measures that, and ``to_sparse`` (``lightlab.sparse``)
+stores weights in CSR where that pays.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import torch
 import torch_pruning as tp
 from torch import nn
@@ -24,11 +23,10 @@ from torch.nn.utils import parametrize
 
 from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.face.widgets import Explorer
 from lightlab.measurement import measure
 from lightlab.measurement.report import Report
 from lightlab.techniques import train
-from lightlab.techniques.sparse import SparseLinear, count_nonzero, to_sparse
+from lightlab.techniques.sparse import count_nonzero, to_sparse
 
 SCOPES = ("layer", "global")
 LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -47,32 +45,13 @@ _TP_KNOWN = (
     nn.MultiheadAttention,
 )
 
-__all__ = [
-    "PruneConfig",
-    "PruneExplorer",
-    "SparseLinear",
-    "count_nonzero",
-    "cubic_schedule",
-    "finetune",
-    "layer_sparsity",
-    "magnitude_mask",
-    "plot_sensitivity",
-    "prune",
-    "prune_iteratively",
-    "sensitivity",
-    "sparsity",
-    "speed_comparison",
-    "to_sparse",
-    "weight_histogram",
-]
 
-
-def _check_sparsity(value: float) -> float:
+def _check_sparsity(value: float, name: str = "sparsity") -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"sparsity must be a number in [0, 1), got {value!r}")
+        raise TypeError(f"{name} must be a number in [0, 1), got {value!r}")
     if not 0 <= value < 1:
         raise ValueError(
-            f"sparsity must be in [0, 1) (the fraction of weights removed), got {value}; "
+            f"{name} must be in [0, 1) (the fraction of weights removed), got {value}; "
             "0.9 removes 90 % of the weights, 1 would remove them all"
         )
     return float(value)
@@ -134,14 +113,17 @@ def _layers(model: nn.Module, cfg: PruneConfig) -> list[tuple[str, nn.Module]]:
     return layers
 
 
-def prune(model: nn.Module, cfg: PruneConfig, example: torch.Tensor | None = None) -> nn.Module:
-    """Return a pruned copy of ``model``; structured pruning needs an ``example`` input to trace the model."""
+def prune(
+    model: nn.Module, cfg: PruneConfig | None = None, *, task: Task | None = None, example: torch.Tensor | None = None
+) -> nn.Module:
+    """Return a pruned copy of ``model``; structured pruning traces the model on ``example`` (or one ``task`` input)."""
+    cfg = PruneConfig() if cfg is None else cfg
     if not isinstance(cfg, PruneConfig):
         raise TypeError(f"pass a PruneConfig, e.g. PruneConfig(sparsity=0.5), got {type(cfg).__name__}")
     pruned = copy.deepcopy(model).eval()
     layers = _layers(pruned, cfg)
     if cfg.structured:
-        return _remove_channels(pruned, cfg, example)
+        return _remove_channels(pruned, cfg, task.example(1) if example is None and task is not None else example)
     with torch.no_grad():
         if cfg.scope == "layer":  # a generator: one layer's mask at a time, since topk needs ~30 bytes a weight
             masks = (magnitude_mask(m.weight, cfg.sparsity) for _, m in layers)
@@ -158,7 +140,7 @@ def _remove_channels(model: nn.Module, cfg: PruneConfig, example: torch.Tensor |
     if not isinstance(example, torch.Tensor):
         raise ValueError(
             "structured pruning traces the model to find which layers consume which channels: "
-            "pass an example input, e.g. prune(model, cfg, example=task.example(1))"
+            "pass an example input or a task, e.g. prune(model, cfg, task=task)"
         )
     for name, module in model.named_modules():
         if list(module.parameters(recurse=False)) and not isinstance(module, _TP_KNOWN):
@@ -271,13 +253,16 @@ def _zeros_frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def finetune(
-    model: nn.Module, task: Task, epochs: int | None = None, lr: float = 1e-3, progress: bool = False
+    model: nn.Module, *, task: Task, epochs: int | None = None, lr: float = 1e-3, progress: bool = False
 ) -> nn.Module:
-    """Return a copy of ``model`` trained with ``ll.train.fit`` while every pruned (zero) weight stays zero."""
+    """Return a copy of ``model`` trained with ``ll.train.fit_`` while every pruned (zero) weight stays zero.
+
+    ``epochs``: None trains 10 epochs (quick mode: 4).
+    """
     tuned = copy.deepcopy(model)
-    epochs = epochs if epochs is not None else int(config.pick(10, 4))
+    epochs = config.epochs(epochs, 10, 4)
     with _zeros_frozen(tuned):
-        train.fit(tuned, task, epochs=epochs, lr=lr, patience=epochs, progress=progress)
+        train.fit_(tuned, task, epochs=epochs, lr=lr, patience=epochs, progress=progress)
     return tuned.eval()
 
 
@@ -287,52 +272,73 @@ def cubic_schedule(initial: float, final: float, steps: int) -> list[float]:
     s_t = final + (initial - final) * (1 - t / steps) ** 3: big cuts first, while many redundant weights
     remain, then ever smaller ones as the network has less left to give.
     """
-    _check_sparsity(initial), _check_sparsity(final)
+    _check_sparsity(initial, "initial"), _check_sparsity(final, "final")
     if steps < 1 or final < initial:
         raise ValueError(f"need steps >= 1 and final >= initial, got steps={steps}, {initial} -> {final}")
     return [final + (initial - final) * (1 - t / steps) ** 3 for t in range(1, steps + 1)]
 
 
-def prune_iteratively(
-    model: nn.Module,
-    task: Task,
-    final_sparsity: float,
-    steps: int = 5,
-    epochs_per_step: int | None = None,
-    scope: str = "global",
-    lr: float = 1e-3,
-) -> tuple[nn.Module, Report]:
-    """Return (model, Report): prune to ``final_sparsity`` along the cubic schedule, fine-tuning after each step."""
-    PruneConfig(final_sparsity, scope)  # validate the arguments before any work
+@dataclass(frozen=True)
+class IterativePruneConfig:
+    """Gradual pruning: reach ``final_sparsity`` in ``steps`` cubic-schedule steps, fine-tuning after each one."""
+
+    final_sparsity: float
+    steps: int = 5
+    epochs_per_step: int | None = None  # None: 3 (quick mode: 2)
+    scope: str = "global"
+    lr: float = 1e-3  # Adam's learning rate while fine-tuning
+
+    def __post_init__(self) -> None:
+        _check_sparsity(self.final_sparsity, "final_sparsity")
+        PruneConfig(scope=self.scope)  # the same check and message as one-shot pruning
+        if not (type(self.steps) is int and self.steps >= 1):
+            raise ValueError(f"steps must be a whole number >= 1 (prune-and-fine-tune rounds), got {self.steps!r}")
+        if self.epochs_per_step is not None and not (type(self.epochs_per_step) is int and self.epochs_per_step >= 1):
+            raise ValueError(
+                f"epochs_per_step must be None (the default: 3, quick mode 2) or a whole number >= 1, "
+                f"got {self.epochs_per_step!r}"
+            )
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise ValueError(f"lr must be a number > 0 (Adam's learning rate), got {self.lr!r}")
+
+    @property
+    def n_epochs(self) -> int:
+        """Return the fine-tuning epochs after each step (the quick-mode default when ``epochs_per_step`` is None)."""
+        return config.epochs(self.epochs_per_step, 3, 2)
+
+    def schedule(self) -> list[float]:
+        """Return the sparsity after each step (``cubic_schedule`` from 0)."""
+        return cubic_schedule(0.0, self.final_sparsity, self.steps)
+
+
+def prune_iteratively(model: nn.Module, cfg: IterativePruneConfig, *, task: Task) -> tuple[nn.Module, Report]:
+    """Return (model, Report): prune along ``cfg``'s cubic schedule, fine-tuning after each step; ``model`` is kept."""
+    if not isinstance(cfg, IterativePruneConfig):
+        raise TypeError(f"pass an IterativePruneConfig, e.g. IterativePruneConfig(final_sparsity=0.9), got {cfg!r}")
     current = copy.deepcopy(model).eval()
     report = Report(environment=measure.environment())
-    epochs = epochs_per_step if epochs_per_step is not None else int(config.pick(3, 2))
-    report.add("step 0", "sparsity", 100 * sparsity(current), "%", "zero weights / Linear+Conv weights")
-    report.add(
-        "step 0", "accuracy", 100 * train.evaluate(current, task, metric="accuracy"), "%", "test split, before pruning"
-    )
-    for step, target in enumerate(cubic_schedule(0.0, final_sparsity, steps), start=1):
+
+    def add(step: int, sparsity_method: str, accuracy_method: str) -> None:
+        report.add(f"step {step}", "sparsity", 100 * sparsity(current), "%", sparsity_method)
+        accuracy = 100 * train.evaluate(current, task, metric="accuracy")
+        report.add(f"step {step}", "accuracy", accuracy, "%", accuracy_method)
+
+    add(0, "zero weights / Linear+Conv weights", "test split, before pruning")
+    for step, target in enumerate(cfg.schedule(), start=1):
         # Already-pruned weights are zero, the smallest magnitudes, so each step's mask contains the last one.
-        current = finetune(prune(current, PruneConfig(target, scope)), task, epochs, lr)
-        report.add(
-            f"step {step}",
-            "sparsity",
-            100 * sparsity(current),
-            "%",
-            f"cubic schedule step {step}/{steps}, magnitude pruning, {scope} scope",
-        )
-        report.add(
-            f"step {step}",
-            "accuracy",
-            100 * train.evaluate(current, task, metric="accuracy"),
-            "%",
-            f"test split, after {epochs} fine-tuning epoch(s) (Adam, lr {lr:g}), pruned weights held at 0",
+        pruned = prune(current, PruneConfig(target, cfg.scope))
+        current = finetune(pruned, task=task, epochs=cfg.n_epochs, lr=cfg.lr)
+        add(
+            step,
+            f"cubic schedule step {step}/{cfg.steps}, magnitude pruning, {cfg.scope} scope",
+            f"test split, after {cfg.n_epochs} fine-tuning epoch(s) (Adam, lr {cfg.lr:g}), pruned weights held at 0",
         )
     return current, report
 
 
-def sensitivity(
+def layer_sensitivity(
     model: nn.Module,
+    *,
     task: Task,
     sparsities: Sequence[float] = (0.0, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99),
     split: str = "val",
@@ -357,127 +363,25 @@ def sensitivity(
     return pd.DataFrame(rows)
 
 
-def plot_sensitivity(table: pd.DataFrame) -> go.Figure:
-    """Return accuracy-vs-sparsity lines, one per layer, from a ``sensitivity`` table."""
-    fig = go.Figure()
-    for layer, rows in table.groupby("layer", sort=False):
-        fig.add_scatter(x=100 * rows["sparsity"], y=rows["accuracy"], mode="lines+markers", name=layer)
-    fig.update_layout(
-        xaxis_title="sparsity of that layer (%)",
-        yaxis_title="accuracy (%)",
-        height=380,
-        title="Sensitivity: accuracy when one layer at a time is pruned",
-    )
-    return fig
-
-
-def weight_histogram(models: Mapping[str, nn.Module], bins: int = 80) -> go.Figure:
-    """Return overlaid histograms of the non-zero Linear/Conv weights of each model (zeros counted in the legend)."""
-    weights = {
-        name: torch.cat([m.weight.detach().flatten() for m in model.modules() if isinstance(m, LAYER_TYPES)]).numpy()
-        for name, model in models.items()
-    }
-    edges = np.linspace(min(w.min() for w in weights.values()), max(w.max() for w in weights.values()), bins + 1)
-    fig = go.Figure()
-    for name, w in weights.items():  # binned here: a million raw values would bloat the notebook
-        counts, _ = np.histogram(w[w != 0], bins=edges)
-        fig.add_bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, name=f"{name} ({np.mean(w == 0):.0%} zeros)", opacity=0.6)
-    fig.update_layout(
-        barmode="overlay",
-        bargap=0,
-        xaxis_title="weight value",
-        yaxis_title="count (non-zero)",
-        yaxis_type="log",
-        height=360,
-    )
-    return fig
-
-
 def speed_comparison(
-    model: nn.Module, example: torch.Tensor, sparsity: float = 0.9, channels: float = 0.5, repeats: int | None = None
+    model: nn.Module, *, example: torch.Tensor, sparsity: float = 0.9, channels: float = 0.5, repeats: int | None = None
 ) -> Report:
-    """Return a Report timing ``model`` dense, with unstructured zeros (dense and CSR kernels) and structured."""
+    """Return a Report timing ``model`` dense, with unstructured zeros (dense and CSR kernels) and structured.
+
+    The variants take turns (``ll.measure.interleaved``) on ``example``, whose first dimension is the batch.
+    """
     zeros = prune(model, PruneConfig(sparsity))
     variants = {
         "dense": model,
         f"unstructured {sparsity:.0%}, dense kernel": zeros,
         f"unstructured {sparsity:.0%}, CSR kernel": to_sparse(zeros, min_sparsity=0.0),
-        f"structured {channels:.0%} of channels": prune(model, PruneConfig(channels, structured=True), example[:1]),
+        f"structured {channels:.0%} of channels": prune(
+            model, PruneConfig(channels, structured=True), example=example[:1]
+        ),
     }
     report = Report(environment=measure.environment())
-    b = example.shape[0]
     for name, timing in measure.interleaved(variants, example, repeats=repeats).items():
-        report.add(
-            name,
-            f"latency_p50_b{b}",
-            timing.p50,
-            "ms",
-            f"{timing.method}; best of 3 alternating rounds",
-            spread=timing.iqr,
-        )
+        measure.add_timing(report, name, timing)
         report.add(name, "nonzero_params", count_nonzero(variants[name]), "count", "parameter elements != 0")
         report.add(name, "size", measure.serialized_size(variants[name]), "bytes", "torch.save(state_dict) bytes")
     return report
-
-
-GRANULARITIES = {
-    "unstructured, per layer": ("layer", False),
-    "unstructured, global": ("global", False),
-    "structured (channels)": ("layer", True),
-}
-
-
-class PruneExplorer(Explorer):
-    """Prune live: sparsity, granularity and fine-tuning rerun ``prune`` (+ ``finetune``) and ``measure``."""
-
-    def __init__(self, model: nn.Module, task: Task, batch_size: int = 64):
-        import ipywidgets as w
-
-        self.model, self.task, self.batch_size = model, task, batch_size
-        self.sparsity = w.FloatSlider(
-            value=0.5, min=0.0, max=0.95, step=0.05, description="sparsity", continuous_update=False
-        )
-        self.granularity = w.Dropdown(
-            options=list(GRANULARITIES), value="unstructured, global", description="granularity"
-        )
-        self.finetune = w.Checkbox(value=False, description="fine-tune after pruning (a few seconds)")
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: Report | None = None
-        self.pruned: nn.Module | None = None
-        self.runs = 0
-        for control in (self.sparsity, self.granularity, self.finetune):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.sparsity, self.granularity]), self.finetune, self.summary, self.output])
-
-    def run(self) -> Report:
-        """Prune with the current settings, measure original and pruned, redraw the chart and return the Report."""
-
-        from lightlab.face import plots
-
-        scope, structured = GRANULARITIES[self.granularity.value]
-        pruned = prune(self.model, PruneConfig(self.sparsity.value, scope, structured), self.task.example(1))
-        if self.finetune.value:
-            pruned = finetune(pruned, self.task)
-        models = {"original": self.model, "pruned": pruned}
-        report = measure.measure(models, self.task, batch_sizes=(self.batch_size,))
-        for name, m in models.items():
-            report.add(name, "nonzero_params", count_nonzero(m), "count", "parameter elements != 0")
-        self.pruned, self.result, self.runs = pruned, report, self.runs + 1
-        self.summary.value = self.describe(report)
-        self.redraw(
-            plots.report_bars(report, ["accuracy", "nonzero_params", "size", f"latency_p50_b{self.batch_size}"])
-        )
-        return report
-
-    def describe(self, report: Report) -> str:
-        """Return one sentence on what the current pruning kept, cost and bought."""
-        b = self.batch_size
-        return (
-            f"{self.granularity.value}, {self.sparsity.value:.0%}"
-            f"{' + fine-tuning' if self.finetune.value else ''}: accuracy "
-            f"{report.value('pruned', 'accuracy'):.1f} % (original {report.value('original', 'accuracy'):.1f} %), "
-            f"{report.ratio('nonzero_params', 'pruned', 'original'):.0%} of the weights left, "
-            f"{report.ratio('size', 'pruned', 'original'):.0%} of the file size, "
-            f"{report.ratio(f'latency_p50_b{b}', 'original', 'pruned'):.1f}x the speed at batch {b}"
-        )

@@ -1,8 +1,9 @@
 """Quantization: store weights with fewer bits.
 
 Teaching quantizers you can read in one sitting (k-bit linear with a visible ``scale`` and ``zero_point``,
-k-means weight sharing as in Deep Compression), quantization-aware training with a straight-through estimator,
-and one verb for everything: ``quantize(model, QuantConfig(backend=..., bits=...))``.
+k-means weight sharing as in Deep Compression), quantization-aware training with a straight-through estimator
+(``qat(model, QatConfig(bits=4), task=task)``), and one verb for everything:
+``quantize(model, QuantConfig(backend=..., bits=...), task=task)`` (the task calibrates real int8).
 
 ``backend="fake"`` rounds the weights to the k-bit grid but keeps them as float32: the model shows the
 *accuracy* of k bits, but it is NOT smaller or faster. Real int8 that is smaller and faster comes from
@@ -14,49 +15,23 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 
-import ipywidgets as widgets
-import numpy as np
-import plotly.graph_objects as go
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.utils.data import DataLoader
 
-from lightlab.config import pick
+from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.face import plots
-from lightlab.face.widgets import Explorer
-from lightlab.measurement.measure import environment
+from lightlab.measurement.measure import count_macs, environment
 from lightlab.measurement.report import Report
-from lightlab.models.onnx import OnnxModel
-from lightlab.techniques.int8 import benchmark, compare_backends, onnxruntime_int8, speedup_outlook, torchao_int8
-from lightlab.techniques.train import evaluate, fit
+from lightlab.models.onnx import OnnxModel, export_onnx
+from lightlab.techniques import int8
+from lightlab.techniques.train import evaluate, fit_
 
 BACKENDS = ("fake", "onnxruntime", "torchao")
 SCHEMES = ("symmetric", "asymmetric", "kmeans")
 MODES = ("auto", "static", "dynamic")
 QUANTIZABLE = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-# The real int8 backends live in lightlab/int8.py; these are the names learners call as ll.quantize.NAME.
-__all__ = [
-    "QuantConfig",
-    "QuantExplorer",
-    "OnnxModel",
-    "benchmark",
-    "compare_backends",
-    "dequantize",
-    "fake_quantize",
-    "kmeans_quantize",
-    "linear_quantize",
-    "plot_grid",
-    "plot_sweep",
-    "ptq_vs_qat",
-    "qat",
-    "quantize",
-    "quantize_weight",
-    "quantizable_layers",
-    "speedup_outlook",
-    "sweep",
-]
 
 
 def _check_bits(bits: int) -> int:
@@ -76,13 +51,6 @@ def _check_weight(w: torch.Tensor) -> torch.Tensor:
             f"{f' of dtype {w.dtype}' if isinstance(w, torch.Tensor) else ''}"
         )
     return w.detach()
-
-
-def _int_dtype(bits: int, signed: bool) -> torch.dtype:
-    """Return the smallest integer dtype that holds a ``bits``-bit code (signed or not)."""
-    if bits <= 8:
-        return torch.int8 if signed else torch.uint8
-    return torch.int16 if signed else torch.int32
 
 
 def linear_quantize(
@@ -117,7 +85,8 @@ def linear_quantize(
         scale = _nonzero((high - low) / qmax)
         zero_point = (qmin - torch.round(low / scale)).clamp(qmin, qmax).to(torch.int32)
     q = torch.clamp(torch.round(w / scale) + zero_point, qmin, qmax)
-    return q.to(_int_dtype(bits, signed=symmetric)), scale, zero_point
+    dtype = (torch.int8 if symmetric else torch.uint8) if bits <= 8 else (torch.int16 if symmetric else torch.int32)
+    return q.to(dtype), scale, zero_point  # the smallest integer type that holds a code
 
 
 def _nonzero(scale: torch.Tensor) -> torch.Tensor:
@@ -166,7 +135,7 @@ def _nearest(values: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
     return torch.bucketize(values, midpoints)
 
 
-@dataclass
+@dataclass(frozen=True)
 class QuantConfig:
     """How to quantize: the backend, the bit width, the scheme and (for static int8) calibration data.
 
@@ -178,7 +147,8 @@ class QuantConfig:
     - ``mode`` (onnxruntime): "static" quantizes activations with ranges calibrated on real inputs (fast for
       CNNs), "dynamic" measures activation ranges at run time (for Linear-heavy models), "auto" picks static
       when the model has convolutions.
-    - ``calibration``: a Task, DataLoader or input tensor; ``calibration_size`` inputs are used.
+    - ``calibration``: a Task, DataLoader or input tensor (None: the ``task`` or ``example`` given to ``quantize``);
+      ``calibration_size`` inputs are used.
     - ``compile`` (torchao): ``torch.compile`` the result; only compiled torchao int8 is fast (costs ~20 s once).
     - ``skip_unsupported``: leave layers the backend cannot quantize in float32 instead of raising.
     """
@@ -202,8 +172,6 @@ class QuantConfig:
             if value not in allowed:
                 raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(map(repr, allowed))}")
         _check_bits(self.bits)
-        if self.per_channel is None:
-            self.per_channel = self.scheme != "kmeans"
         if self.scheme == "kmeans" and self.per_channel:
             raise ValueError(
                 "k-means shares one codebook per layer (Deep Compression): per_channel=True does "
@@ -220,15 +188,27 @@ class QuantConfig:
                 "(see lightlab.compress) but run as float; use backend='fake' for scheme='kmeans'"
             )
         if self.calibration_size < 1:
-            raise ValueError(f"calibration_size must be >= 1, got {self.calibration_size}")
+            raise ValueError(f"calibration_size must be >= 1 (inputs used to calibrate), got {self.calibration_size}")
+
+    @property
+    def channelwise(self) -> bool:
+        """Return whether grids are per output channel: ``per_channel``, or the scheme's usual choice when None."""
+        return self.scheme != "kmeans" if self.per_channel is None else bool(self.per_channel)
+
+    @property
+    def grid_label(self) -> str:
+        """Return the grid in words, e.g. 'symmetric, per-channel' or 'one codebook per layer'."""
+        if self.scheme == "kmeans":
+            return "one codebook per layer"
+        return f"{self.scheme}, {'per-channel' if self.channelwise else 'per-tensor'}"
 
 
-def quantize_weight(w: torch.Tensor, config: QuantConfig) -> torch.Tensor:
-    """Return ``w`` rounded to the grid (or codebook) that ``config`` describes, as float32 (a round trip)."""
-    if config.scheme == "kmeans":
-        codebook, indices = kmeans_quantize(w, config.bits)
+def quantize_weight(w: torch.Tensor, cfg: QuantConfig) -> torch.Tensor:
+    """Return ``w`` rounded to the grid (or codebook) that ``cfg`` describes, as float32 (a round trip)."""
+    if cfg.scheme == "kmeans":
+        codebook, indices = kmeans_quantize(w, cfg.bits)
         return codebook[indices.long()]
-    q, scale, zero_point = linear_quantize(w, config.bits, config.scheme == "symmetric", config.per_channel)
+    q, scale, zero_point = linear_quantize(w, cfg.bits, cfg.scheme == "symmetric", cfg.channelwise)
     return dequantize(q, scale, zero_point)
 
 
@@ -240,238 +220,179 @@ def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return layers
 
 
-def fake_quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
+def fake_quantize(model: nn.Module, cfg: QuantConfig | None = None) -> nn.Module:
     """Return a copy of ``model`` whose Linear/Conv weights are rounded to the k-bit grid, still float32.
 
     This shows the *accuracy* of k-bit weights. The copy is NOT smaller or faster: every weight is still a
     4-byte float that happens to take one of 2**bits values. Biases stay float, as in integer kernels.
     """
-    config = config or QuantConfig()
+    cfg = cfg or QuantConfig()
     new = copy.deepcopy(model).eval()
     with torch.no_grad():
         for _name, layer in quantizable_layers(new):
-            layer.weight.copy_(quantize_weight(layer.weight, config))
+            layer.weight.copy_(quantize_weight(layer.weight, cfg))
     return new
 
 
-def quantize(model: nn.Module, config: QuantConfig | None = None) -> nn.Module:
-    """Return a quantized copy of ``model``: fake (float, rounded), ONNX Runtime int8 or torchao int8."""
-    config = config or QuantConfig()
+def quantize(
+    model: nn.Module, cfg: QuantConfig | None = None, *, task: Task | None = None, example: torch.Tensor | None = None
+) -> nn.Module:
+    """Return a quantized copy of ``model``: fake (float, rounded), ONNX Runtime int8 or torchao int8.
+
+    Real int8 calibrates on ``cfg.calibration``, or else on ``task``'s train inputs or ``example``.
+    """
+    cfg = cfg or QuantConfig()
     if not isinstance(model, nn.Module):
         raise TypeError(f"quantize expects an nn.Module, got {type(model).__name__}")
-    if config.backend == "fake":
-        return fake_quantize(model, config)
-    return onnxruntime_int8(model, config) if config.backend == "onnxruntime" else torchao_int8(model, config)
+    if cfg.backend == "fake":
+        return fake_quantize(model, cfg)
+    if cfg.calibration is None:
+        cfg = replace(cfg, calibration=task if task is not None else example)
+    return int8.onnxruntime_int8(model, cfg) if cfg.backend == "onnxruntime" else int8.torchao_int8(model, cfg)
+
+
+@dataclass(frozen=True)
+class QatConfig:
+    """Quantization-aware training: the grid the weights learn to live on, and the fine-tuning budget."""
+
+    bits: int = 4
+    scheme: str = "symmetric"  # a linear grid: "symmetric" or "asymmetric"
+    per_channel: bool = True
+    epochs: int | None = None  # None: 20 (quick mode: 10)
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.scheme == "kmeans":
+            raise ValueError(
+                "scheme='kmeans' does not apply: qat trains on linear grids ('symmetric' or 'asymmetric'); "
+                "k-means fine-tuning updates the shared centroids instead (ll.compress)"
+            )
+        _ = self.grid  # validates bits, scheme and per_channel with QuantConfig's messages
+        if self.epochs is not None and not (type(self.epochs) is int and self.epochs >= 1):
+            raise ValueError(f"epochs must be None (20, quick mode 10) or a whole number >= 1, got {self.epochs!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0 (Adam's learning rate), got {self.lr!r}")
+
+    @property
+    def grid(self) -> QuantConfig:
+        """Return the fake-quantization grid the weights train on."""
+        return QuantConfig(bits=self.bits, scheme=self.scheme, per_channel=self.per_channel)
+
+    @property
+    def n_epochs(self) -> int:
+        """Return the number of epochs to train (the quick-mode default when ``epochs`` is None)."""
+        return config.epochs(self.epochs, 20, 10)
 
 
 class _StraightThrough(nn.Module):
     """A parametrization: the forward pass sees quantized weights, the gradient flows as if it did not."""
 
-    def __init__(self, config: QuantConfig):
+    def __init__(self, grid: QuantConfig):
         super().__init__()
-        self.config = config
+        self.grid = grid
 
     def forward(self, w: torch.Tensor) -> torch.Tensor:
         # Rounding has a zero gradient almost everywhere; the straight-through estimator passes it as identity.
-        return w + (quantize_weight(w, self.config) - w).detach()
+        return w + (quantize_weight(w, self.grid) - w).detach()
 
 
-def qat(
-    model: nn.Module,
-    task: Task,
-    bits: int,
-    epochs: int | None = None,
-    scheme: str = "symmetric",
-    per_channel: bool = True,
-    lr: float = 1e-3,
-    seed: int = 0,
-    progress: bool = False,
-) -> nn.Module:
+def qat(model: nn.Module, cfg: QatConfig | None = None, *, task: Task, progress: bool = False) -> nn.Module:
     """Return a copy of ``model`` fine-tuned with quantized weights in the loop (straight-through estimator).
 
-    The result holds weights on the ``bits``-bit grid (a fake-quantized float model, like ``fake_quantize``).
+    The result holds weights on ``cfg``'s grid (a fake-quantized float model, like ``fake_quantize``).
     """
-    if scheme == "kmeans":
-        raise ValueError(
-            "qat trains on linear grids; k-means fine-tuning updates the shared centroids instead "
-            "(as Deep Compression does): use scheme='symmetric' or 'asymmetric'"
-        )
-    config = QuantConfig(bits=bits, scheme=scheme, per_channel=per_channel)
+    cfg = cfg or QatConfig()
     new = copy.deepcopy(model)
     layers = quantizable_layers(new)
     for _name, layer in layers:
-        parametrize.register_parametrization(layer, "weight", _StraightThrough(config))
-    fit(new, task, epochs=epochs if epochs is not None else int(pick(20, 10)), lr=lr, seed=seed, progress=progress)
+        parametrize.register_parametrization(layer, "weight", _StraightThrough(cfg.grid))
+    fit_(new, task, epochs=cfg.n_epochs, lr=cfg.lr, seed=cfg.seed, progress=progress)
     for _name, layer in layers:
         parametrize.remove_parametrizations(layer, "weight", leave_parametrized=True)
     return new.eval()
 
 
-def _default_schemes() -> dict[str, QuantConfig]:
-    return {
-        "linear per-tensor": QuantConfig(per_channel=False),
-        "linear per-channel": QuantConfig(per_channel=True),
-        "k-means": QuantConfig(scheme="kmeans"),
-    }
+SWEEP_SCHEMES = {
+    "linear per-tensor": QuantConfig(per_channel=False),
+    "linear per-channel": QuantConfig(per_channel=True),
+    "k-means": QuantConfig(scheme="kmeans"),
+}
 
 
-def sweep(
-    model: nn.Module, task: Task, bits: tuple[int, ...] | None = None, schemes: dict[str, QuantConfig] | None = None
+def bit_sweep(
+    model: nn.Module, *, task: Task, bits: tuple[int, ...] | None = None, schemes: dict[str, QuantConfig] | None = None
 ) -> Report:
     """Return test accuracy of fake-quantized copies of ``model`` for each scheme and bit width.
 
     Rows: ``fp32/accuracy`` and ``{scheme}/accuracy_{b}bit``; ``schemes`` maps a label to a QuantConfig
     whose ``bits`` is replaced by each width (default: linear per-tensor, linear per-channel, k-means).
     """
-    bits = bits or tuple(pick((8, 6, 5, 4, 3, 2, 1), (8, 4, 3, 2, 1)))
-    schemes = schemes or _default_schemes()
+    bits = bits or tuple(config.pick((8, 6, 5, 4, 3, 2, 1), (8, 4, 3, 2, 1)))
+    schemes = schemes or SWEEP_SCHEMES
     report = Report(environment=environment())
     report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for label, cfg in schemes.items():
-        grid = (
-            "one codebook per layer"
-            if cfg.scheme == "kmeans"
-            else f"{cfg.scheme}, {'per-channel' if cfg.per_channel else 'per-tensor'}"
-        )
+        method = f"fake-quantized Linear/Conv weights ({cfg.grid_label}), test split of {task.name!r}"
         for b in bits:
             accuracy = evaluate(fake_quantize(model, replace(cfg, bits=b)), task, metric="accuracy")
-            report.add(
-                label,
-                f"accuracy_{b}bit",
-                100 * accuracy,
-                "%",
-                f"fake-quantized Linear/Conv weights ({grid}), test split of {task.name!r}",
-            )
+            report.add(label, f"accuracy_{b}bit", 100 * accuracy, "%", method)
     return report
 
 
-def plot_sweep(report: Report) -> go.Figure:
-    """Return a plotly line chart of accuracy against bit width, one line per scheme, FP32 dashed."""
-    fig = go.Figure()
-    for label in report.models():
-        rows = sorted(
-            (int(r["metric"].removeprefix("accuracy_").removesuffix("bit")), r["value"])
-            for r in report.rows
-            if r["model"] == label and r["metric"].endswith("bit")
-        )
-        if rows:
-            fig.add_scatter(x=[b for b, _ in rows], y=[a for _, a in rows], mode="lines+markers", name=label)
-    if "fp32" in report.models():
-        fig.add_hline(y=report.value("fp32", "accuracy"), line_dash="dash", annotation_text="fp32")
-    fig.update_layout(xaxis_title="bits per weight", yaxis_title="test accuracy (%)", height=380, xaxis={"dtick": 1})
-    return fig
+def ptq_vs_qat(model: nn.Module, cfg: QatConfig | None = None, *, task: Task, bits: tuple[int, ...] = (4, 2)) -> Report:
+    """Return test accuracy of FP32, post-training quantization and quantization-aware training per bit width.
 
-
-def ptq_vs_qat(
-    model: nn.Module, task: Task, bits: tuple[int, ...] = (4, 2), epochs: int | None = None, seed: int = 0
-) -> Report:
-    """Return test accuracy of FP32, post-training quantization and quantization-aware training per bit width."""
+    ``cfg`` sets the grid and the training of QAT; its ``bits`` is replaced by each width.
+    """
+    cfg = cfg or QatConfig()
     report = Report(environment=environment())
     report.add("fp32", "accuracy", 100 * evaluate(model, task, metric="accuracy"), "%", f"test split of {task.name!r}")
     for b in bits:
-        ptq = fake_quantize(model, QuantConfig(bits=b))
-        report.add(
-            f"PTQ {b}-bit",
-            "accuracy",
-            100 * evaluate(ptq, task, metric="accuracy"),
-            "%",
-            f"weights rounded after training (symmetric, per-channel), test split of {task.name!r}",
-        )
-        trained = qat(model, task, b, epochs=epochs, seed=seed)
-        report.add(
-            f"QAT {b}-bit",
-            "accuracy",
-            100 * evaluate(trained, task, metric="accuracy"),
-            "%",
-            f"fine-tuned with {b}-bit weights in the loop (straight-through estimator), test split",
-        )
+        ptq = fake_quantize(model, replace(cfg, bits=b).grid)
+        method = f"weights rounded after training ({cfg.grid.grid_label}), test split of {task.name!r}"
+        report.add(f"PTQ {b}-bit", "accuracy", 100 * evaluate(ptq, task, metric="accuracy"), "%", method)
+        trained = qat(model, replace(cfg, bits=b), task=task)
+        method = f"fine-tuned with {b}-bit weights in the loop (straight-through estimator), test split"
+        report.add(f"QAT {b}-bit", "accuracy", 100 * evaluate(trained, task, metric="accuracy"), "%", method)
     return report
 
 
-def plot_grid(weight: torch.Tensor, bits: int = 3, scheme: str = "symmetric") -> go.Figure:
-    """Return a histogram of ``weight`` with its per-tensor k-bit grid (or k-means codebook) drawn over it."""
-    QuantConfig(bits=bits, scheme=scheme)  # validates bits and scheme
-    w = _check_weight(weight).flatten()
-    if scheme == "kmeans":
-        levels, indices = kmeans_quantize(w, bits)
-        rounded, title = levels[indices.long()], f"{bits}-bit k-means codebook ({2**bits} shared values)"
-    else:
-        q, scale, zero_point = linear_quantize(w, bits, symmetric=scheme == "symmetric")
-        if scheme == "asymmetric":
-            codes = torch.arange(2**bits)
-        else:
-            codes = torch.tensor([-1, 1]) if bits == 1 else torch.arange(-(2 ** (bits - 1) - 1), 2 ** (bits - 1))
-        levels, rounded = dequantize(codes, scale, zero_point), dequantize(q, scale, zero_point)
-        title = f"{bits}-bit {scheme} grid: scale = {scale.item():.4g}, zero_point = {zero_point.item()}"
-    # Binned here, not in the browser: a layer can hold a million weights, the figure only 2 x 200 bars.
-    edges = np.linspace(min(w.min(), rounded.min()).item(), max(w.max(), rounded.max()).item(), 201)
-    centres, width = (edges[1:] + edges[:-1]) / 2, edges[1] - edges[0]
-    fig = go.Figure()
-    for values, name in ((w, "float32 weights"), (rounded, f"{bits}-bit weights")):
-        counts, _ = np.histogram(values.numpy(), bins=edges)
-        fig.add_bar(x=centres, y=counts, width=width, name=name, opacity=0.6)
-    if len(levels) <= 64:  # beyond that the lines merge into a grey band
-        for level in levels.tolist():
-            fig.add_vline(x=level, line_width=1, line_dash="dot", line_color="grey")
-    fig.update_layout(
-        title=title, barmode="overlay", xaxis_title="weight value", yaxis_title="count", yaxis_type="log", height=380
-    )
-    return fig
+def compare_backends(
+    model: nn.Module,
+    *,
+    task: Task | None = None,
+    example: torch.Tensor | None = None,
+    batch: int = 64,
+    compile: bool = False,
+    repeats: int | None = None,
+) -> Report:
+    """Return a Report on torch FP32, ONNX Runtime FP32 and int8, torchao int8 eager (and compiled if asked).
 
-
-class QuantExplorer(Explorer):
-    """Quantize live: bit width, scheme, granularity and backend rerun ``quantize`` and ``benchmark``."""
-
-    def __init__(self, model: nn.Module, task: Task, batch: int = 64):
-        self.model, self.task, self.batch = model, task, batch
-        self.bits = widgets.IntSlider(value=4, min=1, max=8, description="bits")
-        self.scheme = widgets.Dropdown(options=SCHEMES, value="symmetric", description="scheme")
-        self.per_channel = widgets.Checkbox(value=True, description="per channel")
-        self.backend = widgets.Dropdown(options=BACKENDS, value="fake", description="backend")
-        self.summary, self.output = widgets.Label(), widgets.Output()
-        self.result: Report | None = None
-        self.runs = 0
-        for control in (self.bits, self.scheme, self.per_channel, self.backend):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = widgets.VBox(
-            [
-                widgets.HBox([self.bits, self.scheme]),
-                widgets.HBox([self.per_channel, self.backend]),
-                self.summary,
-                self.output,
-            ]
-        )
-
-    def config(self) -> QuantConfig:
-        """Return the QuantConfig the controls describe (real backends always use 8 bits)."""
-        real = self.backend.value != "fake"
-        self.bits.disabled = real
-        return QuantConfig(
-            backend=self.backend.value,
-            bits=8 if real else self.bits.value,
-            scheme=self.scheme.value,
-            per_channel=None if self.scheme.value == "kmeans" else self.per_channel.value,
-            calibration=self.task if real else None,
-        )
-
-    def run(self) -> Report | None:
-        """Quantize with the current settings, measure against FP32, redraw; return the Report (None if refused)."""
-        self.runs += 1
-        try:
-            cfg = self.config()
-            label = f"{cfg.backend} {cfg.bits}-bit {cfg.scheme}"
-            quantized = quantize(self.model, cfg)
-        except ValueError as err:
-            self.result, self.summary.value = None, f"not possible: {err}"
-            self.redraw()
-            return None
-        report = benchmark({"fp32": self.model, label: quantized}, self.task, batch=self.batch, rounds=1)
-        self.result = report
-        self.summary.value = (
-            f"{label}: accuracy {report.value(label, 'accuracy'):.1f} % "
-            f"(fp32 {report.value('fp32', 'accuracy'):.1f} %), size "
-            f"{report.ratio('size', label, 'fp32'):.2f}x fp32, "
-            f"{report.value(label, 'speedup'):.1f}x the speed of fp32 at batch {self.batch}"
-        )
-        self.redraw(plots.report_bars(report, ["accuracy", "size", f"latency_p50_b{self.batch}"]))
-        return report
+    A ``task`` adds accuracy and calibrates on its train split; an ``example`` tensor calibrates on itself. ONNX
+    Runtime int8 is static for models with convolutions, else dynamic; torchao quantizes only the Linear layers
+    (convolutions stay float32, noted in the rows). Timing: ``ll.int8.benchmark``.
+    """
+    reference = copy.deepcopy(model).eval()
+    one = int8.timing_inputs(task, example, 1)
+    mode = "static" if any(isinstance(m, int8.CONV) for m in reference.modules()) else "dynamic"
+    exported = export_onnx(reference, one)
+    calibration = task if task is not None else example
+    torchao = QuantConfig(backend="torchao", skip_unsupported=True)
+    models = {
+        "torch fp32": reference,
+        "onnxruntime fp32": OnnxModel(exported, macs_per_sample=count_macs(reference, one)),
+        f"onnxruntime int8 ({mode})": int8.onnxruntime_int8(
+            reference, QuantConfig(backend="onnxruntime", calibration=calibration), exported
+        ),
+        "torchao int8 eager": int8.torchao_int8(reference, torchao),
+    }
+    if compile:
+        models["torchao int8 compiled"] = int8.torchao_int8(reference, replace(torchao, compile=True))
+    report = int8.benchmark(models, task=task, example=example, batch=batch, repeats=repeats)
+    float_layers = int8.unsupported_layers(reference, (nn.Linear,))
+    for row in report.rows:
+        if row["model"].startswith("torchao") and float_layers:
+            kept = f"{', '.join(float_layers)} stay float32 (torchao int8 handles Linear only)"
+            row["note"] = "; ".join(filter(None, (row.get("note"), kept)))
+    return report

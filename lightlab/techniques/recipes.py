@@ -26,8 +26,8 @@ def train_from_scratch(name: str, task: Task | None = None, progress: bool = Tru
     model = zoo.create(name, seed=s.seed)
     loss_fn = None
     if s.teacher:
-        task, loss_fn = distill.kd_task(zoo.pretrained(s.teacher), task, distill.DistillConfig(seed=s.seed))
-    history = train.fit(
+        task, loss_fn = distill.kd_task(zoo.pretrained(s.teacher), distill.DistillConfig(seed=s.seed), task=task)
+    history = train.fit_(
         model,
         task,
         epochs=s.epochs,
@@ -50,7 +50,7 @@ def _task(name: str, quick: bool):
 def train_trial(task: str = "digits", model: str = "small", seed: int = 0, epochs: int | None = None) -> dict:
     """Train a zoo architecture from ``seed`` on labels and return its validation and test scores: a ready trial.
 
-    ``seed`` goes to ``zoo.create`` (the initialisation) and to ``train.fit`` (the order of the training batches);
+    ``seed`` goes to ``zoo.create`` (the initialisation) and to ``train.fit_`` (the order of the training batches);
     the split is the task's fixed one, so every trial is scored on the same test set.
     """
     name = zoo.resolve(model, task)
@@ -61,7 +61,7 @@ def train_trial(task: str = "digits", model: str = "small", seed: int = 0, epoch
         )
     data = _task(task, config.quick())
     net = zoo.create(name, seed=seed)
-    history = train.fit(
+    history = train.fit_(
         net,
         data,
         epochs=int(config.pick(spec.epochs, 10)) if epochs is None else epochs,

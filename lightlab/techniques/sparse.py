@@ -64,7 +64,7 @@ def _layer_sparsity(weight: torch.Tensor) -> float:
     return 1.0 - torch.count_nonzero(weight).item() / weight.numel()
 
 
-def to_sparse(model: nn.Module, min_sparsity: float = 0.9) -> nn.Module:
+def to_sparse(model: nn.Module, *, min_sparsity: float = 0.9) -> nn.Module:
     """Return a copy of ``model`` whose Linear layers with at least ``min_sparsity`` zeros use CSR weights."""
     if not 0 <= min_sparsity <= 1:
         raise ValueError(f"min_sparsity must be in [0, 1], got {min_sparsity}")

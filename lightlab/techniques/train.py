@@ -1,4 +1,4 @@
-"""Training and evaluation: ``fit`` (seeded, early stopping on the validation score) and ``evaluate``."""
+"""Training and evaluation: ``fit_`` (in place, seeded, early stopping on the validation score) and ``evaluate``."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from lightlab.measurement import metrics
 
 @dataclass
 class History:
-    """What ``fit`` did: per-epoch loss and validation score (the task's metric), the best epoch, the time."""
+    """What ``fit_`` did: per-epoch loss and validation score (the task's metric), the best epoch, the time."""
 
     metric: str = "accuracy"
     train_loss: list[float] = field(default_factory=list)
@@ -42,7 +42,7 @@ def evaluate(model: nn.Module, data: Task | DataLoader, split: str = "test", met
     return metrics.score(metric, metrics.confusion(y, pred, classes or int(max(y.max(), pred.max())) + 1))
 
 
-def fit(
+def fit_(
     model: nn.Module,
     task: Task,
     epochs: int | None = None,
@@ -58,32 +58,31 @@ def fit(
     The score is the task's metric (accuracy, or e.g. balanced accuracy on unbalanced data); training stops
     early when it has not improved for ``patience`` epochs.
     """
-    epochs = epochs if epochs is not None else int(config.pick(30, 6))
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    epochs = config.epochs(epochs, 30, 6)
     config.seed_everything(seed)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     train_loader = task.loader("train")
     train_loader.generator.manual_seed(seed)
     history, best_state, start = History(task.metric), None, time.perf_counter()
-    bar = tqdm(range(epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        total, n = 0.0, 0
-        for x, y in train_loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(check_inputs(x)), y)
-            loss.backward()
-            optimizer.step()
-            total, n = total + loss.item() * len(y), n + len(y)
-        history.train_loss.append(total / n)
-        history.val_scores.append(evaluate(model, task, "val"))
-        if history.best_epoch < 0 or history.val_scores[-1] > history.best_val_score:
-            history.best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_scores[-1]:.3f}")
-        if epoch - history.best_epoch >= patience:
-            break
+    # Closed on every exit (early stop, error, Ctrl-C): a bar left open turns red and stays on screen.
+    with tqdm(range(epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False) as bar:
+        for epoch in bar:
+            model.train()
+            total, n = 0.0, 0
+            for x, y in train_loader:
+                optimizer.zero_grad()
+                loss = loss_fn(model(check_inputs(x)), y)
+                loss.backward()
+                optimizer.step()
+                total, n = total + loss.item() * len(y), n + len(y)
+            history.train_loss.append(total / n)
+            history.val_scores.append(evaluate(model, task, "val"))
+            if history.best_epoch < 0 or history.val_scores[-1] > history.best_val_score:
+                history.best_epoch, best_state = epoch, copy.deepcopy(model.state_dict())
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_scores[-1]:.3f}")
+            if epoch - history.best_epoch >= patience:
+                break
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start

@@ -20,12 +20,12 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
 def small_file_model(task: ll.Task) -> nn.Module:
     """Exercise 4: 60 % of the channels removed (about 16 % of the parameters), then fine-tuned."""
     large = ll.zoo.pretrained("digits-large")
-    pruned = ll.prune.prune(large, PruneConfig(0.6, structured=True), example=task.example(1))
-    return ll.prune.finetune(pruned, task)
+    pruned = ll.prune.prune(large, PruneConfig(0.6, structured=True), task=task)
+    return ll.prune.finetune(pruned, task=task)
 
 
 def small_file_model_sparse(task: ll.Task) -> nn.Module:
     """Exercise 4, second route: 90 % global unstructured, fine-tuned, its Linear layers stored as CSR."""
     large = ll.zoo.pretrained("digits-large")
-    tuned = ll.prune.finetune(ll.prune.prune(large, PruneConfig(0.9, scope="global")), task)
-    return ll.prune.to_sparse(tuned, min_sparsity=0.7)
+    tuned = ll.prune.finetune(ll.prune.prune(large, PruneConfig(0.9, scope="global")), task=task)
+    return ll.sparse.to_sparse(tuned, min_sparsity=0.7)

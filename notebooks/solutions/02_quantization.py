@@ -16,4 +16,4 @@ def quantize_symmetric(w: torch.Tensor, bits: int, scale: float | None = None) -
 
 def four_bit_model(task: ll.Task) -> torch.nn.Module:
     """Exercise 4: digits-small with 4-bit weights within 1 point of FP32, by quantization-aware training."""
-    return ll.quantize.qat(ll.zoo.pretrained("digits-small"), task, bits=4)
+    return ll.quantize.qat(ll.zoo.pretrained("digits-small"), ll.quantize.QatConfig(bits=4), task=task)

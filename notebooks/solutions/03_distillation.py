@@ -25,4 +25,4 @@ def small_student(seed: int = 0) -> torch.nn.Module:
 
 def exercise_4(task: ll.Task, teacher: torch.nn.Module) -> ll.Report:
     """Exercise 4: compare the small student with and without KD, 10 % labels, three seeds."""
-    return ll.distill.compare(teacher, small_student, task, seeds=(0, 1, 2), label_fraction=0.1)
+    return ll.distill.compare_kd(small_student, task=task, teacher=teacher, seeds=(0, 1, 2), label_fraction=0.1)

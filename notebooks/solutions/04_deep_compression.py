@@ -43,4 +43,4 @@ TARGET = ll.compress.CompressConfig(sparsity={"0": 0.5, "2": 0.85, "6": 0.975, "
 
 def exercise_3(task: ll.Task, model: torch.nn.Module, folder: Path) -> ll.compress.CompressionResult:
     """Exercise 3: a file >= 75x smaller than FP32, accuracy within 1 point."""
-    return ll.compress.compress(model, task, Path(folder) / "target.lldc", TARGET)
+    return ll.compress.compress(model, TARGET, task=task, path=Path(folder) / "target.lldc")

@@ -26,7 +26,7 @@ def earbud_spotter(task: ll.Task, hidden: int = 16, seed: int = 0) -> tuple[torc
     model.
     """
     model = ll.zoo.mlp(32 * 13, 10, (hidden,), seed=seed)
-    ll.train.fit(model, task, epochs=40, lr=1e-3, patience=10, seed=seed, progress=False)
+    ll.train.fit_(model, task, epochs=40, lr=1e-3, patience=10, seed=seed, progress=False)
     int8 = ll.quantize.quantize(model, ll.quantize.QuantConfig(backend="onnxruntime", mode="static",
                                                                calibration=task))
     return int8, budget.fits(int8, task.example(1), EARBUD, name=f"MLP 416-{hidden}-10")

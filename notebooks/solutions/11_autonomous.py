@@ -6,8 +6,6 @@ import torch
 
 import lightlab as ll
 from lightlab.applications import driving
-from lightlab.data import lidar
-from lightlab.face.views import driving as driving_views
 
 GAP_M = 0.35  # protective field (0.55 m from the centre) minus the robot's radius (0.2 m)
 
@@ -31,7 +29,7 @@ def dropped_share(latency_ms: float, period_ms: float) -> float:
 
 
 def exercise_3(models: dict[str, torch.nn.Module], timings: dict[str, ll.measure.Timing],
-               slowdown: float = 500.0) -> ll.Report:
+               slowdown: float = driving.CORTEX_M4) -> ll.Report:
     """Exercise 3: both models at 1.5 m/s, 10 scans per second, on the assumed Cortex-M4-class MCU, 8 rooms x 3."""
     config = driving.DriveConfig(speed=1.5, period_ms=100, slowdown=slowdown, duration_s=20)
     return driving.compare_drives(models, timings, config, worlds=8, seeds=3)
@@ -45,5 +43,5 @@ def mlp_accuracy(task: ll.Task) -> float:
     "one long beam between short ones" wherever they are.
     """
     model = ll.zoo.mlp(64, 4, (32, 16))
-    ll.train.fit(model, task, lr=1e-2, progress=False)
+    ll.train.fit_(model, task, lr=1e-2, progress=False)
     return ll.train.evaluate(model, task)

@@ -4,7 +4,6 @@ import numpy as np
 import torch
 
 import lightlab as ll
-from lightlab.data import ecg
 
 
 def screening(cm: np.ndarray) -> tuple[float, float]:
@@ -21,17 +20,17 @@ def battery_days(joules_per_window: float, capacity_mah: float, volts: float, wi
 
 def screening_threshold(model: torch.nn.Module, task: ll.Task, sensitivity: float = 0.95) -> float:
     """Exercise 3: the highest alarm threshold whose VALIDATION sensitivity is still >= ``sensitivity``."""
-    curve = ecg.roc(*ecg.arrhythmia_scores(model, task, "val"))
+    curve = ll.screening.roc(*ll.screening.arrhythmia_scores(model, task, "val"))
     return float(curve["threshold"][curve["sensitivity"] >= sensitivity].max())
 
 
 def exercise_3(task: ll.Task, model: torch.nn.Module) -> dict[str, float]:
     """Exercise 3: the test operating point at the chosen threshold, and the argmax decision's false alarms."""
     threshold = screening_threshold(model, task)
-    point = ecg.operating_point(*ecg.arrhythmia_scores(model, task, "test"), threshold)
-    argmax = ecg.screening_report({"m": model}, task)
+    point = ll.screening.operating_point(*ll.screening.arrhythmia_scores(model, task, "test"), threshold)
+    argmax = ll.screening.screening_report({"m": model}, task)
     return {"threshold": threshold, **point,
-            "false_alarms_per_day": (1 - point["specificity"]) * ecg.WINDOWS_PER_DAY,
+            "false_alarms_per_day": (1 - point["specificity"]) * ll.screening.WINDOWS_PER_DAY,
             "argmax_false_alarms_per_day": argmax.value("m", "false_alarms_per_day")}
 
 
@@ -40,12 +39,13 @@ def smaller_student(seed: int = 0) -> torch.nn.Module:
 
     Conv 4-8-16 (1,563 parameters) keeps only ~93 % of the large model's balanced accuracy in quick mode.
     """
-    return ecg.small_cnn((8, 12, 16), kernel=7, pool=4, seed=seed)
+    return ll.screening.small_cnn((8, 12, 16), kernel=7, pool=4, seed=seed)
 
 
 def exercise_4(task: ll.Task, teacher: torch.nn.Module) -> ll.Report:
     """Exercise 4: distil the smaller student from the large model; measure both (and the student in int8)."""
-    student = ll.distill.distill(teacher, smaller_student(), task, ll.distill.DistillConfig(lr=3e-3, epochs=40))
+    student = ll.distill.distill(smaller_student(), ll.distill.DistillConfig(lr=3e-3, epochs=40), task=task,
+                                 teacher=teacher)
     int8 = ll.quantize.quantize(student, ll.quantize.QuantConfig(backend="onnxruntime", calibration=task))
     return ll.measure.measure({"large": teacher, "student": student, "student int8": int8}, task,
                               batch_sizes=(1,))

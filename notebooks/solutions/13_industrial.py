@@ -39,7 +39,7 @@ def exercise_4(task: ll.Task) -> ll.Report:
     before = ll.config.threads()
     ll.config.set_threads(1)
     try:
-        ll.train.fit(tiny, task, epochs=60, lr=1e-2, patience=10, progress=False)
+        ll.train.fit_(tiny, task, epochs=60, lr=1e-2, patience=10, progress=False)
     finally:
         ll.config.set_threads(before)
-    return anomaly.compare({"shuttle-large": ll.zoo.pretrained("shuttle-large"), "tiny": tiny}, task, repeats=5)
+    return anomaly.compare_detectors({"shuttle-large": ll.zoo.pretrained("shuttle-large"), "tiny": tiny}, task, repeats=5)

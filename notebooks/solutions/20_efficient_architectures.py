@@ -30,7 +30,7 @@ def exercise_3(task: ll.Task, seeds: tuple[int, ...] = (0, 1, 2)) -> ll.Report:
         accuracies = []
         for seed in seeds:
             model = build(task, seed)
-            ll.train.fit(model, task, epochs=30, lr=1e-2, patience=10, seed=seed, progress=False)
+            ll.train.fit_(model, task, epochs=30, lr=1e-2, patience=10, seed=seed, progress=False)
             accuracies.append(100 * ll.train.evaluate(model, task))
         report.add(name, "params", ll.measure.count_params(model), "count", "sum of parameter elements")
         report.add(name, "accuracy", sum(accuracies) / len(accuracies), "%",

@@ -25,6 +25,7 @@ def exercise_2(task: ll.Task, table: nas.LatencyTable, space: nas.Space, storage
     small = ll.zoo.pretrained("digits-small")
     # 15 epochs per trial: with 3 (quick mode's default) the linear model outranks the MLP it loses to when trained.
     cfg = nas.SearchConfig(trials=6, epochs=15, seed=0, storage=storage)
-    result = nas.search(task, space, nas.Budget(params=MAX_PARAMS), cfg, table=table, progress=False)
-    winner = nas.retrain(result.best(), task, epochs=60, lr=1e-2, progress=False)
-    return nas.compare({"winner": winner, "digits-small": small}, task, table, rounds=2)
+    result = nas.search(cfg, task=task, space=space, budget=nas.SearchBudget(params=MAX_PARAMS), table=table,
+                        progress=False)
+    winner = nas.retrain(result.best(), cfg, task=task, epochs=60, progress=False)
+    return nas.compare_with_references({"winner": winner, "digits-small": small}, task, table)

@@ -23,4 +23,4 @@ def exercise_3() -> tuple[float, ll.Report]:
     task = ll.load("lidar")
     small, large = ll.zoo.pretrained("lidar-small"), ll.zoo.pretrained("lidar-large")
     threshold = ll.adaptive.cascade.best_threshold(small, large, task, max_offload=0.2, split="val")
-    return threshold, ll.adaptive.cascade.evaluate(small, large, task, threshold, "Wi-Fi", split="test")
+    return threshold, ll.adaptive.cascade.evaluate_cascade(small, large, task, threshold, "Wi-Fi", split="test")

@@ -16,5 +16,5 @@ def exercise_3(task: ll.Task) -> ll.Report:
     """Exercise 3: add a width of 1/8; a higher learning rate and more epochs let the tiny width catch up."""
     sl = ll.adaptive.slimmable
     model = sl.slim_cnn((1, 8, 8), 10)
-    sl.train_sandwich(model, task, sl.SlimConfig(widths=WIDTHS, epochs=12, lr=3e-3, patience=12), progress=False)
-    return sl.profile(model, task, WIDTHS, rounds=1, repeats=5)
+    sl.train_sandwich_(model, sl.SlimConfig(widths=WIDTHS, epochs=12, lr=3e-3, patience=12), task=task, progress=False)
+    return sl.profile(model, task, WIDTHS, repeats=5)

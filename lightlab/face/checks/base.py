@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 
 class CheckFailed(AssertionError):
     """A learner's answer is not right yet; the message says what was expected and gives a hint."""
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython shows this instead of a traceback: a short "not yet" a learner can act on, not a wall of red.
+        return [f"Not yet. {self}"]
+
+
+def guarded(check: Callable[..., str]) -> Callable[..., str]:
+    """Return ``check`` turning an unsolved exercise (its stub raises NotImplementedError) into a short CheckFailed."""
+
+    @functools.wraps(check)
+    def run(*args, **kwargs) -> str:
+        try:
+            return check(*args, **kwargs)
+        except NotImplementedError as err:
+            raise CheckFailed(f"{err}. Fill in the function, run its cell, then run the check again.") from None
+
+    return run
 
 
 def fail(what: str, got: object, expected: object, hint: str) -> None:

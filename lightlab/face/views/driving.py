@@ -10,11 +10,12 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from lightlab.applications.driving import DEVICES, Drive, DriveConfig, deadline_report, drive, model_policy
+from lightlab.applications.driving import CORTEX_M4, DEVICES, Drive, DriveConfig, deadline_report, drive, model_policy
 from lightlab.data.lidar import ANGLES, CLASSES, ROBOT_RADIUS, SENSOR, Sensor, World, held_out_world, label
-from lightlab.face.widgets import Explorer
+from lightlab.face.widgets import Explorer, slider
 from lightlab.measurement.measure import Timing
 from lightlab.measurement.report import Report
+from lightlab.measurement.units import human
 
 
 def _map(world: World, fig: go.Figure, **where) -> None:
@@ -41,7 +42,7 @@ def plot_scan(world: World, pose: Sequence[float], sensor: Sensor = SENSOR, seed
         1,
         2,
         column_widths=[0.55, 0.45],
-        subplot_titles=["room and scan (top view)", f"scan by angle; the rule says: {action}"],
+        subplot_titles=["room and scan (top view)", f"scan by angle (rule: {action})"],
     )
     _map(world, fig, row=1, col=1)
     for ranges, name, colour in ((clean[0], "clean", "green"), (noisy[0], "noisy (what the model sees)", "red")):
@@ -102,17 +103,26 @@ def plot_drives(world: World, drives: dict[str, Drive]) -> go.Figure:
     if drives:
         start = next(iter(drives.values())).path[0]
         fig.add_scatter(x=[start[0]], y=[start[1]], mode="markers", name="start", marker={"size": 12})
-    return fig.update_layout(height=450, margin={"t": 30, "b": 30}, legend={"orientation": "h"})
-
-
-def _provenance(device: w.Dropdown) -> str:
-    """Return a line saying which latencies are measured and which factor is assumed."""
-    if device.value == 1:
-        return "<i>Latencies measured on this CPU (one thread).</i><br>"
-    return (
-        f"<i>Latencies measured on this CPU (one thread) x {device.value:g} for a {device.label}: the factor is "
-        f"an assumption, not a measurement.</i><br>"
+    # The legend above the room: under it, a horizontal legend would lie over the x-axis ticks.
+    return fig.update_layout(
+        height=480,
+        margin={"t": 70, "b": 30},
+        legend={"orientation": "h", "x": 0, "y": 1.02, "xanchor": "left", "yanchor": "bottom"},
     )
+
+
+def _provenance(device: w.Dropdown, timings: dict) -> str:
+    """Return a line saying which latencies are measured, which factor is assumed, and which timing was disturbed."""
+    line = "<i>Latencies measured on this CPU (one thread, best of alternating rounds)"
+    if device.value != 1:
+        line += f" x {device.value:g} for a {device.label}: the factor is an assumption, not a measurement"
+    busy = [name for name, t in timings.items() if getattr(t, "note", None)]
+    if busy:
+        line += (
+            f". Disturbed timing ({', '.join(busy)}): other programs used the CPU meanwhile, so the tail is "
+            "inflated; rerun driving.time_models on a quiet machine"
+        )
+    return line + ".</i><br>"
 
 
 class DeadlineExplorer(Explorer):
@@ -120,13 +130,11 @@ class DeadlineExplorer(Explorer):
 
     def __init__(self, timings: dict[str, Timing]):
         self.timings = timings
-        self.rate = w.IntSlider(value=10, min=5, max=50, step=5, description="scans per s")
-        self.device = w.Dropdown(options=DEVICES, value=500.0, description="runs on", layout=w.Layout(width="auto"))
-        self.summary, self.output = w.HTML(), w.Output()
+        self.rate = slider(w.IntSlider, "scans a second", 10, 5, 50, 5)
+        self.device = w.Dropdown(options=DEVICES, value=CORTEX_M4, description="runs on", layout=w.Layout(width="auto"))
         self.result: Report | None = None
-        for control in (self.rate, self.device):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.rate, self.device]), self.summary, self.output])
+        # One line per model needs HTML (a Label shows no line break); in a Box, so its changes rerun nothing.
+        self.layout((self.rate, self.device), summary="html")
 
     def run(self) -> Report:
         """Compare each model's latency percentiles with the scan period; return the Report."""
@@ -146,11 +154,11 @@ class DeadlineExplorer(Explorer):
         )
         self.result = report
         self.redraw(fig)
-        self.summary.value = _provenance(self.device) + "<br>".join(
-            f"{m}: p50 {report.value(m, 'latency_p50'):.3g} ms, p99 {report.value(m, 'latency_p99'):.3g} ms: "
-            + ("<b>meets</b>" if report.value(m, "latency_p99") <= period else "<b>misses</b>")
-            + f" the {period:.3g} ms deadline ({report.value(m, 'late_share'):.0f} % of answers late)"
-            + (" — timed while other programs were busy: the tail is inflated" if getattr(t, "note", None) else "")
+        self.summary.value = _provenance(self.device, self.timings) + "<br>".join(
+            f"{m}: p50 {human(report.value(m, 'latency_p50'), 'ms')}, p99 {human(report.value(m, 'latency_p99'), 'ms')}"
+            + (" is within" if report.value(m, "latency_p99") <= period else " is <b>over</b>")
+            + f" the {human(period, 'ms')} deadline ({report.value(m, 'late_share'):.0f} % of the timed calls late)"
+            + (" (disturbed)" if getattr(t, "note", None) else "")
             for m, t in self.timings.items()
         )
         return report
@@ -168,17 +176,13 @@ class DriveExplorer(Explorer):
     ):
         self.models, self.timings, self.world = models, timings, world or held_out_world(0)
         self.duration_s = duration_s
-        self.rate = w.IntSlider(value=10, min=5, max=50, step=5, description="scans per s")
-        self.speed = w.FloatSlider(value=1.5, min=0.5, max=2.5, step=0.25, description="speed (m/s)")
+        self.rate = slider(w.IntSlider, "scans a second", 10, 5, 50, 5)
+        self.speed = slider(w.FloatSlider, "speed (m/s)", 1.5, 0.5, 2.5, 0.25)
         self.model = w.Dropdown(options=list(models), description="model")
-        self.device = w.Dropdown(options=DEVICES, value=500.0, description="runs on", layout=w.Layout(width="auto"))
-        self.summary, self.output = w.HTML(), w.Output()
+        self.device = w.Dropdown(options=DEVICES, value=CORTEX_M4, description="runs on", layout=w.Layout(width="auto"))
         self.result: dict[str, Drive] | None = None
-        for control in (self.rate, self.speed, self.model, self.device):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox(
-            [w.HBox([self.rate, self.speed]), w.HBox([self.model, self.device]), self.summary, self.output]
-        )
+        # One line per run needs HTML (a Label shows no line break); in a Box, so its changes rerun nothing.
+        self.layout((self.rate, self.speed), (self.model, self.device), summary="html")
 
     def run(self) -> dict[str, Drive]:
         """Drive with the chosen model's measured latency and with instant answers; return both runs."""
@@ -195,7 +199,7 @@ class DriveExplorer(Explorer):
         }
         self.result = runs
         self.redraw(plot_drives(self.world, runs))
-        self.summary.value = _provenance(self.device) + "<br>".join(
+        self.summary.value = _provenance(self.device, {name: self.timings[name]}) + "<br>".join(
             f"{label_}: {r.collisions} bumps, {r.stops} emergency stops, {r.distance_m:.1f} m covered, "
             f"{100 * r.dropped_share:.0f} % of scans dropped, acting on scans {r.staleness_ms:.0f} ms old on average"
             for label_, r in runs.items()
@@ -203,14 +207,16 @@ class DriveExplorer(Explorer):
         return runs
 
 
-def plot_sweep(
+def plot_speed_sweep(
     report: Report, speeds: Sequence[float], metrics: Sequence[str] = ("collisions", "emergency_stops", "distance")
 ) -> go.Figure:
     """Return one panel per metric of a ``speed_sweep`` report: a line per model against the driving speed.
 
     Runs whose name contains "instant" (the same model answering at once) are drawn dotted in their model's colour.
     """
-    fig = make_subplots(1, len(metrics), subplot_titles=list(metrics))
+    units = {r["metric"].split(" at ")[0]: r["unit"] for r in report.rows}
+    titles = [f"{m.replace('_', ' ')} ({units[m]})" if units.get(m) else m.replace("_", " ") for m in metrics]
+    fig = make_subplots(1, len(metrics), subplot_titles=titles)
     bases = list(dict.fromkeys(name.split(",")[0] for name in report.models()))
     for name in report.models():
         colour = ["#EF553B", "#636EFA", "#00CC96", "#AB63FA"][bases.index(name.split(",")[0]) % 4]

@@ -1,137 +1,35 @@
 """Hybrid edge/cloud cascade: a small on-device model answers when it is confident, the rest goes to the cloud.
 
-``outcomes`` runs both models ONCE over a split (confidence of the small model, who is right, measured batch-1
-latencies, modelled compute energy); ``evaluate``, ``sweep`` and ``best_threshold`` then only do arithmetic on
-those arrays, for any threshold and any ``Network``. Per input:
+``outcomes`` runs both models ONCE over a split (confidence of the small model, who is right, batch-1 latencies
+measured in turns by ``measure.interleaved``, modelled compute energy); ``evaluate_cascade``, ``sweep_thresholds``
+and ``best_threshold`` then only do arithmetic on those arrays, for any threshold and any ``Network``
+(``links``). Per input:
 
 - latency = edge latency (always) + for offloaded inputs: RTT + payload / uplink + cloud latency / cloud_speedup;
 - device energy = edge compute (modelled from MACs and DRAM traffic) + for offloaded inputs: radio power x
   (airtime + waiting for the answer) + the radio's tail (it stays powered after a transfer).
 
-Network figures are rounded from published measurements or assumed: each preset names its source. They are orders of
-magnitude for teaching, not a measurement of any particular network: build your own ``Network`` for yours.
+The curves and the explorer are in ``ll.views.cascade``.
 """
 
 from __future__ import annotations
 
-import math
 import weakref
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import torch
-from plotly.subplots import make_subplots
 from torch import nn
 
-from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.face import plots
-from lightlab.face.widgets import Explorer
 from lightlab.measurement import measure
 from lightlab.measurement.energy import modelled_energy
 from lightlab.measurement.report import Report
+from lightlab.techniques.adaptive.links import NETWORKS, Network, get_network
 
 # 0.00 .. 0.99 in steps of 0.01, then finer near 1 where a well-trained model's confidences pile up.
 THRESHOLDS = np.round(np.concatenate([np.linspace(0, 0.99, 100), [0.995, 0.999, 0.9999, 1.0]]), 4)
-
-
-@dataclass(frozen=True)
-class Network:
-    """A link from the device to the cloud: round trip, uplink speed and what the radio draws (assumptions)."""
-
-    name: str
-    rtt_ms: float  # round-trip time of a small request, without the payload's airtime
-    uplink_mbps: float
-    radio_power_w: float  # radio active: sending and waiting for the answer
-    tail_s: float = 0.0  # the radio stays in a high-power state this long after a transfer
-    tail_power_w: float = 0.0
-    source: str = "user-defined"
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, str):
-                continue
-            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
-                raise ValueError(
-                    f"Network {f.name} must be a finite number >= 0, got {value!r}; times, speeds and "
-                    f"powers cannot be negative (use 0 for a radio without a tail)"
-                )
-        if self.uplink_mbps <= 0:
-            raise ValueError(
-                f"Network uplink_mbps must be > 0, got {self.uplink_mbps}; a link that sends nothing "
-                f"cannot offload (use threshold 0 to keep every input on the device)"
-            )
-
-    def transfer_ms(self, nbytes: int) -> float:
-        """Return the milliseconds to send ``nbytes`` and get a (tiny) answer back: RTT + airtime of the payload."""
-        return self.rtt_ms + 8 * nbytes / (self.uplink_mbps * 1e6) * 1e3
-
-    def radio_joules(self, nbytes: int, wait_ms: float = 0.0) -> float:
-        """Return the radio's energy for one offload: power x (transfer + ``wait_ms`` for the answer) + tail."""
-        return self.radio_power_w * (self.transfer_ms(nbytes) + wait_ms) / 1e3 + self.tail_power_w * self.tail_s
-
-
-_HUANG = "Huang et al., 'A close examination of performance and power characteristics of 4G LTE networks', MobiSys 2012"
-NETWORKS = {
-    n.name: n
-    for n in [
-        Network(
-            "Wi-Fi",
-            30,
-            20,
-            0.13,
-            0.24,
-            0.12,
-            f"power model and tail rounded from {_HUANG} (Wi-Fi: ~0.13 W active, 0.24 s tail at ~0.12 W); "
-            f"RTT and uplink assumed for a home network",
-        ),
-        Network(
-            "4G LTE",
-            70,
-            6,
-            1.29,
-            11.6,
-            1.06,
-            f"rounded from {_HUANG}: median uplink ~6 Mbit/s, ~1.29 W active base power, 11.6 s tail at ~1.06 W; "
-            f"RTT assumed",
-        ),
-        Network(
-            "5G",
-            30,
-            50,
-            2.0,
-            10.0,
-            1.5,
-            "assumed, of the order reported by Xu et al., 'Understanding operational 5G', SIGCOMM 2020 (5G NSA "
-            "draws more power than LTE and keeps a long tail); RTT and uplink vary widely with the band",
-        ),
-        Network(
-            "NB-IoT",
-            1500,
-            0.02,
-            0.6,
-            20.0,
-            0.1,
-            "assumed from 3GPP NB-IoT targets (tens of kbit/s, latency up to ~10 s, 23 dBm transmit power); "
-            "a low-power wide-area link for sensors",
-        ),
-    ]
-}
-
-
-def get_network(network: str | Network) -> Network:
-    """Return ``network`` itself, or the preset of that name (raising with the list of presets)."""
-    if isinstance(network, Network):
-        return network
-    if network not in NETWORKS:
-        raise ValueError(
-            f"unknown network {network!r}; use one of {', '.join(NETWORKS)} or build a "
-            f"Network(name, rtt_ms, uplink_mbps, radio_power_w, tail_s, tail_power_w)"
-        )
-    return NETWORKS[network]
 
 
 def check_threshold(threshold: float) -> float:
@@ -169,8 +67,18 @@ class Outcomes:
     cloud_ms: float  # the large model measured on THIS machine at batch 1
     edge_j: float
     large_j: float  # the large model's modelled energy, had it run on the device
-    timing_method: str
-    timing_note: str | None = None
+    edge_timing: measure.Timing | None = None  # None: edge_ms and cloud_ms were given, not measured
+    cloud_timing: measure.Timing | None = None
+
+    @property
+    def timing_method(self) -> str:
+        """Return how edge_ms and cloud_ms were obtained."""
+        return self.edge_timing.method if self.edge_timing else "given, not measured"
+
+    @property
+    def timing_note(self) -> str | None:
+        """Return the disturbed note of either timing (None on a quiet machine)."""
+        return next((t.note for t in (self.edge_timing, self.cloud_timing) if t and t.note), None)
 
 
 _CACHE: dict[tuple, tuple] = {}  # key -> (weak refs to the models, fingerprint, Outcomes)
@@ -199,8 +107,7 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
         measure._check_fits(name, model, example, task)
     small_logits, y = _logits(small.eval(), task, split)
     large_logits, _ = _logits(large.eval(), task, split)
-    timings = measure.interleaved({"edge": small, "cloud": large}, example, rounds=int(config.pick(3, 2)))
-    notes = [t.note for t in timings.values() if t.note]
+    timings = measure.interleaved({"edge": small, "cloud": large}, example)
     result = Outcomes(
         task.name,
         split,
@@ -212,8 +119,8 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
         cloud_ms=timings["cloud"].p50,
         edge_j=modelled_energy(small, example)["value"],
         large_j=modelled_energy(large, example)["value"],
-        timing_method=timings["edge"].method + ", best of interleaved rounds",
-        timing_note=notes[0] if notes else None,
+        edge_timing=timings["edge"],
+        cloud_timing=timings["cloud"],
     )
     if len(_CACHE) >= 4:  # a few splits of one or two model pairs; forget the oldest
         del _CACHE[next(iter(_CACHE))]
@@ -221,7 +128,7 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
     return result
 
 
-def costs(
+def input_costs(
     o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float = 1.0, edge: bool = True
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return per-input (latency ms, device energy J, bytes sent) when ``mask`` marks the offloaded inputs.
@@ -244,7 +151,7 @@ def _correct(o: Outcomes, mask: np.ndarray) -> np.ndarray:
 def _add_system(
     report: Report, name: str, o: Outcomes, mask: np.ndarray, network: Network, cloud_speedup: float, edge: bool = True
 ) -> None:
-    latency, energy, sent = costs(o, mask, network, cloud_speedup, edge)
+    latency, energy, sent = input_costs(o, mask, network, cloud_speedup, edge)
     correct = _correct(o, mask)
     data = f"{o.split} split of {o.task!r}, {len(mask)} inputs, one pass of each model"
     timing = (
@@ -281,16 +188,18 @@ def _add_system(
     )
 
 
-def evaluate(
+def evaluate_cascade(
     small: nn.Module,
     large: nn.Module,
     task: Task,
     threshold: float,
     network: str | Network = "4G LTE",
+    *,
     split: str = "test",
     cloud_speedup: float = 1.0,
 ) -> Report:
-    """Return a Report comparing edge only, cloud only, the large model on the device and the cascade."""
+    """Return a Report comparing edge only, cloud only, the large model on the device and the cascade, with the
+    two models' measured batch-1 latencies (rows ``latency_p50_b1``) the modelled ones are built from."""
     threshold, network = check_threshold(threshold), get_network(network)
     o = outcomes(small, large, task, split)
     n = len(o.confidence)
@@ -309,14 +218,18 @@ def evaluate(
         "J",
         "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)",
     )
+    for name, timing in (("edge only (small)", o.edge_timing), ("large on the device", o.cloud_timing)):
+        if timing is not None:
+            measure.add_timing(report, name, timing)
     return report
 
 
-def sweep(
+def sweep_thresholds(
     small: nn.Module,
     large: nn.Module,
     task: Task,
     network: str | Network = "4G LTE",
+    *,
     thresholds: np.ndarray | list[float] | None = None,
     split: str = "test",
     cloud_speedup: float = 1.0,
@@ -328,7 +241,7 @@ def sweep(
     rows = []
     for t in thresholds:
         mask = offload_mask(o.confidence, t)
-        latency, energy, sent = costs(o, mask, network, cloud_speedup)
+        latency, energy, sent = input_costs(o, mask, network, cloud_speedup)
         rows.append(
             {
                 "threshold": float(t),
@@ -349,12 +262,13 @@ def network_costs(
     task: Task,
     threshold: float,
     networks: list[str | Network] | None = None,
+    *,
     split: str = "test",
 ) -> pd.DataFrame:
     """Return one row per network: its assumed figures, then the cascade's and cloud-only's latency and energy."""
     rows = []
     for network in [get_network(n) for n in (networks or list(NETWORKS))]:
-        report = evaluate(small, large, task, threshold, network, split)
+        report = evaluate_cascade(small, large, task, threshold, network, split=split)
         cascade = f"cascade (threshold {check_threshold(threshold):g})"
         rows.append(
             {
@@ -379,6 +293,7 @@ def best_threshold(
     large: nn.Module,
     task: Task,
     max_offload: float = 0.3,
+    *,
     split: str = "val",
     thresholds: np.ndarray | list[float] | None = None,
 ) -> float:
@@ -386,7 +301,7 @@ def best_threshold(
     on ties). Pick it on validation data, never on the test split you report."""
     if not (isinstance(max_offload, int | float) and 0 <= max_offload <= 1):
         raise ValueError(f"max_offload must be in [0, 1], got {max_offload}; 0.3 allows 30 % of inputs to the cloud")
-    df = sweep(small, large, task, thresholds=thresholds, split=split)
+    df = sweep_thresholds(small, large, task, thresholds=thresholds, split=split)
     allowed = df[df["offload_share"] <= 100 * max_offload + 1e-9]
     best = allowed.sort_values(["accuracy", "offload_share"], ascending=[False, True], kind="stable")
     return float(best["threshold"].iloc[0])
@@ -411,32 +326,6 @@ def reliability(o: Outcomes, bins: int = 10) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_sweep(df: pd.DataFrame, threshold: float | None = None) -> go.Figure:
-    """Return three panels against the threshold: accuracy and offload share, mean latency, device energy."""
-    fig = make_subplots(
-        rows=1,
-        cols=3,
-        subplot_titles=["accuracy and offload share (%)", "mean latency (ms)", "device energy per input (J, modelled)"],
-    )
-    panels = [
-        (1, "accuracy", "accuracy"),
-        (1, "offload_share", "sent to the cloud"),
-        (2, "latency_mean_ms", "mean latency"),
-        (2, "latency_p95_ms", "p95 latency"),
-        (3, "energy_j", "energy"),
-    ]
-    for i, (col, column, label) in enumerate(panels):
-        fig.add_scatter(
-            x=df["threshold"], y=df[column], name=label, mode="lines", row=1, col=col, line={"color": plots._colour(i)}
-        )
-    if threshold is not None:
-        fig.add_vline(x=threshold, line_dash="dash", line_color="grey", row="all", col="all")
-    fig.update_yaxes(type="log", row=1, col=3)
-    fig.update_xaxes(title_text="confidence threshold")
-    fig.update_layout(height=360, margin={"t": 50, "b": 40, "l": 50, "r": 20}, legend={"orientation": "h"})
-    return fig
-
-
 class Cascade(nn.Module):
     """Both models as one module: the small one answers every input, the large one only the unsure ones.
 
@@ -456,52 +345,3 @@ class Cascade(nn.Module):
             logits = logits.clone()
             logits[unsure] = self.large(x[unsure]).to(logits.dtype)
         return logits
-
-
-class CascadeExplorer(Explorer):
-    """Move the confidence threshold, pick a network and its round-trip time: ``evaluate`` and ``sweep`` rerun."""
-
-    def __init__(self, small: nn.Module, large: nn.Module, task: Task, split: str = "test"):
-        import ipywidgets as w
-
-        self.small, self.large, self.task, self.split = small, large, task, split
-        self.threshold = w.FloatSlider(value=0.9, min=0.0, max=1.0, step=0.01, description="threshold")
-        self.network = w.Dropdown(options=list(NETWORKS), value="4G LTE", description="network")
-        self.rtt = w.FloatLogSlider(
-            value=NETWORKS["4G LTE"].rtt_ms, base=10, min=0, max=4, step=0.01, description="RTT (ms)"
-        )
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: Report | None = None
-        self.network.observe(self._preset, names="value")
-        for control in (self.threshold, self.rtt):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.threshold, self.network, self.rtt]), self.summary, self.output])
-
-    def _preset(self, _change) -> None:
-        rtt = NETWORKS[self.network.value].rtt_ms
-        if self.rtt.value == rtt:
-            self.run()
-        else:
-            self.rtt.value = rtt  # its observer reruns
-
-    def run(self) -> Report:
-        """Evaluate the cascade at the current threshold and network, redraw the curves and return the Report."""
-        net = replace(
-            NETWORKS[self.network.value],
-            rtt_ms=float(self.rtt.value),
-            name=f"{self.network.value} (RTT {self.rtt.value:.0f} ms)",
-        )
-        t = self.threshold.value
-        report = evaluate(self.small, self.large, self.task, t, net, self.split)
-        self.result = report
-        self.redraw(plot_sweep(sweep(self.small, self.large, self.task, net, split=self.split), t))
-        name = f"cascade (threshold {t:g})"
-        self.summary.value = (
-            f"threshold {t:.2f} on {net.name}: accuracy {report.value(name, 'accuracy'):.1f} % (small "
-            f"{report.value('edge only (small)', 'accuracy'):.1f}, large "
-            f"{report.value('cloud only (large)', 'accuracy'):.1f}), {report.value(name, 'offload_share'):.0f} % "
-            f"sent to the cloud, mean latency {report.value(name, 'latency_mean'):.1f} ms, "
-            f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device (modelled)"
-        )
-        return report

@@ -1,8 +1,9 @@
 """A controller that runs an adaptive model at the operating point its resource budget allows.
 
-``Controller(slimmable.profile(model, task)).pick(Budget(latency_ms=..., memory_bytes=..., battery=...))`` returns
-the most accurate width that meets every limit, and raises naming the tightest feasible budget when none does.
-``battery_day`` and ``simulate`` show it switching as a battery drains; ``BudgetExplorer`` is its widget.
+``Controller(slimmable.profile(model, task)).pick(ResourceBudget(latency_ms=..., memory_bytes=..., battery=...))``
+returns the most accurate width that meets every limit, and raises naming the tightest feasible budget when none
+does. ``battery_day`` and ``simulate`` show it switching as a battery drains; its figures and its widget,
+``ControllerExplorer``, are in ``ll.views.controller``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import plotly.graph_objects as go
-
-from lightlab.face import plots
-from lightlab.face.widgets import Explorer
 from lightlab.measurement.report import Report
-from lightlab.techniques.adaptive.slimmable import point_name
 
 # Battery -> energy budget: at or above this charge the widest model may run; below it the energy allowed per
 # inference shrinks in proportion (20 % charge allows 40 % of the widest model's energy per inference).
@@ -31,7 +27,7 @@ def _check_limit(name: str, value: float, unit: str, example: str) -> None:
 
 
 @dataclass(frozen=True)
-class Budget:
+class ResourceBudget:
     """What the device can spend on one inference now; math.inf means no limit.
 
     ``battery`` (charge in [0, 1]) becomes an energy budget: at or above ``BATTERY_FULL_POWER`` (50 %) any width
@@ -70,7 +66,7 @@ class Decision:
 
 
 class Controller:
-    """Picks the most accurate operating point of a ``profile`` Report that meets every limit of a ``Budget``."""
+    """Picks the most accurate operating point of a ``profile`` Report that meets every limit of a budget."""
 
     def __init__(self, profile_report: Report):
         self.profile = profile_report
@@ -98,8 +94,12 @@ class Controller:
             key=lambda p: p["width"],
         )
         self.widest = self.points[-1]
+        # Latencies that other programs disturbed are still the best measured, but a pick made on them says so.
+        self.disturbed = any(
+            "disturbed" in (r.get("note") or "") for r in profile_report.rows if r["metric"] in latency
+        )
 
-    def energy_limit(self, budget: Budget) -> float:
+    def energy_limit(self, budget: ResourceBudget) -> float:
         """Return the energy per inference ``budget`` allows (J): its own cap and the battery's, whichever is less."""
         from_battery = (
             self.widest["energy_j"] * budget.battery / BATTERY_FULL_POWER
@@ -108,14 +108,14 @@ class Controller:
         )
         return min(budget.energy_j, from_battery)
 
-    def _limits(self, budget: Budget) -> dict[str, float]:
+    def _limits(self, budget: ResourceBudget) -> dict[str, float]:
         return {
             "latency_ms": budget.latency_ms,
             "memory_bytes": budget.memory_bytes,
             "energy_j": self.energy_limit(budget),
         }
 
-    def decide(self, budget: Budget) -> Decision:
+    def decide(self, budget: ResourceBudget) -> Decision:
         """Return the Decision for ``budget``, or raise BudgetError naming the tightest budget some width meets."""
         limits = self._limits(budget)
         fits = [p for p in self.points if all(p[k] <= limit for k, limit in limits.items())]
@@ -126,16 +126,21 @@ class Controller:
         summary = (
             f"battery {100 * budget.battery:.0f} %: runs at width {best['width']:g}, "
             f"{best['latency_ms']:.3g} ms, accuracy {best['accuracy']:.1f} % ({-cost:+.1f} points vs full)"
+            + (
+                " — latencies disturbed by other programs: rerun the profile on a quiet machine"
+                if self.disturbed
+                else ""
+            )
         )
         return Decision(
             best["width"], best["accuracy"], best["latency_ms"], best["memory_bytes"], best["energy_j"], cost, summary
         )
 
-    def pick(self, budget: Budget) -> float:
+    def pick(self, budget: ResourceBudget) -> float:
         """Return the width multiplier of the most accurate operating point that fits every limit of ``budget``."""
         return self.decide(budget).width
 
-    def _why_not(self, budget: Budget, limits: dict[str, float]) -> str:
+    def _why_not(self, budget: ResourceBudget, limits: dict[str, float]) -> str:
         units = {
             "latency_ms": ("latency", "ms", "fastest"),
             "memory_bytes": ("memory", "bytes", "smallest"),
@@ -159,108 +164,25 @@ class Controller:
         )
 
 
-def plot_points(controller: Controller, picked: float | None = None) -> go.Figure:
-    """Return accuracy against latency of every operating point, the picked width highlighted."""
-    pts = controller.points
-    fig = go.Figure(
-        go.Scatter(
-            x=[p["latency_ms"] for p in pts],
-            y=[p["accuracy"] for p in pts],
-            mode="lines+markers+text",
-            text=[point_name(p["width"]) for p in pts],
-            textposition="top center",
-            name="operating points",
-            marker={
-                "size": [18 if p["width"] == picked else 10 for p in pts],
-                "color": [plots._colour(1) if p["width"] == picked else plots._colour(0) for p in pts],
-            },
-        )
-    )
-    fig.update_layout(
-        xaxis_title=f"{controller.latency_metric} (ms)",
-        yaxis_title="test accuracy (%)",
-        height=360,
-        title="One network, several operating points" + (f": runs at w={picked:g}" if picked else ""),
-    )
-    return fig
-
-
 def battery_day(
     busy_latency_ms: float, latency_ms: float = math.inf, hours: int = 24, busy: Sequence[int] = (8, 9, 12, 18, 19)
-) -> list[Budget]:
-    """Return one Budget per hour: the battery drains from 100 % to 5 %; busy hours leave less time per inference."""
+) -> list[ResourceBudget]:
+    """Return one ResourceBudget per hour: the battery drains from 100 % to 5 %; busy hours leave less time per
+    inference."""
     return [
-        Budget(latency_ms=busy_latency_ms if h in busy else latency_ms, battery=1 - 0.95 * h / max(hours - 1, 1))
+        ResourceBudget(
+            latency_ms=busy_latency_ms if h in busy else latency_ms, battery=1 - 0.95 * h / max(hours - 1, 1)
+        )
         for h in range(hours)
     ]
 
 
-def simulate(controller: Controller, budgets: Sequence[Budget]) -> tuple[list[Decision | None], go.Figure]:
-    """Return the controller's decision for each budget in turn (None where nothing fits) and a line chart of them."""
+def simulate(controller: Controller, budgets: Sequence[ResourceBudget]) -> list[Decision | None]:
+    """Return the controller's decision for each budget in turn (None where nothing fits)."""
     decisions: list[Decision | None] = []
     for budget in budgets:
         try:
             decisions.append(controller.decide(budget))
         except BudgetError:
             decisions.append(None)
-    steps = list(range(len(budgets)))
-    fig = go.Figure()
-    fig.add_scatter(
-        x=steps, y=[d.width if d else None for d in decisions], mode="lines+markers", name="width", line_shape="hv"
-    )
-    fig.add_scatter(x=steps, y=[b.battery for b in budgets], name="battery charge", line={"dash": "dot"})
-    fig.add_scatter(x=steps, y=[d.accuracy if d else None for d in decisions], name="accuracy (%)", yaxis="y2")
-    fig.update_layout(
-        xaxis_title="step (hour)",
-        yaxis={"title": "width / charge", "range": [0, 1.05]},
-        height=360,
-        yaxis2={"title": "accuracy (%)", "overlaying": "y", "side": "right"},
-        title="The controller switches width as the battery drains and the load changes",
-    )
-    return decisions, fig
-
-
-class BudgetExplorer(Explorer):
-    """Move the latency, memory and battery budgets: the controller's pick is highlighted among the points."""
-
-    def __init__(self, profile_report: Report):
-        import ipywidgets as w
-
-        self.controller = Controller(profile_report)
-        pts = self.controller.points
-        fastest, slowest = min(p["latency_ms"] for p in pts), max(p["latency_ms"] for p in pts)
-        most = max(p["memory_bytes"] for p in pts) / 1e3
-        self.latency = w.FloatSlider(
-            value=round(1.2 * slowest, 3),
-            min=round(0.5 * fastest, 3),
-            max=round(1.2 * slowest, 3),
-            step=round(fastest / 10, 4) or 0.001,
-            readout_format=".3f",
-            description="latency ms",
-        )
-        self.memory = w.FloatSlider(
-            value=round(1.1 * most), min=1.0, max=round(1.1 * most), step=1.0, description="memory kB"
-        )
-        self.battery = w.IntSlider(value=100, min=0, max=100, description="battery %")
-        self.summary = w.Label()
-        self.output = w.Output()
-        self.result: Decision | None = None
-        for control in (self.latency, self.memory, self.battery):
-            control.observe(lambda _change: self.run(), names="value")
-        self.widget = w.VBox([w.HBox([self.latency, self.memory]), self.battery, self.summary, self.output])
-
-    def budget(self) -> Budget:
-        """Return the Budget the sliders describe now."""
-        return Budget(
-            latency_ms=self.latency.value, memory_bytes=1e3 * self.memory.value, battery=self.battery.value / 100
-        )
-
-    def run(self) -> Decision | None:
-        """Ask the controller for the sliders' budget, redraw, and return its Decision (None when nothing fits)."""
-        try:
-            self.result = self.controller.decide(self.budget())
-            self.summary.value = self.result.summary
-        except BudgetError as err:
-            self.result, self.summary.value = None, str(err)
-        self.redraw(plot_points(self.controller, self.result.width if self.result else None))
-        return self.result
+    return decisions

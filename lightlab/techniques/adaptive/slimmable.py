@@ -2,9 +2,10 @@
 
 ``slim_cnn`` builds the zoo's conv-conv-pool-fc CNN from ``SlimConv2d``/``SlimLinear`` layers, which at width
 multiplier w use only the first ``round(w * out)`` output channels of one set of weights (and as many input
-channels as they receive). ``set_width_(model, w)`` switches at run time without copying anything. ``train_sandwich``
-trains every width at once (Yu & Huang 2019: the sandwich rule with in-place distillation), ``profile`` measures each
-operating point; ``lightlab.adaptive.controller`` picks the width from a latency, memory and battery budget.
+channels as they receive). ``set_width_(model, w)`` switches at run time without copying anything.
+``train_sandwich_`` trains every width at once (Yu & Huang 2019: the sandwich rule with in-place distillation),
+``profile`` measures each operating point; ``ll.adaptive.controller`` picks the width from a latency, memory and
+battery budget.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from lightlab import config
@@ -75,24 +77,8 @@ def slim_cnn(
     seed: int | None = 0,
 ) -> nn.Sequential:
     """Return ``zoo.cnn``'s conv-conv-pool-fc CNN built from slimmable layers (the output layer keeps all classes)."""
-    if seed is not None:
-        config.seed_everything(seed)
-    c, h, w = in_shape
-    c1, c2 = channels
-    head = SlimLinear(hidden, classes)
-    head.slim_out = False  # every width must still answer every class
-    model = nn.Sequential(
-        SlimConv2d(c, c1, 3, padding=1),
-        nn.ReLU(),
-        SlimConv2d(c1, c2, 3, padding=1),
-        nn.ReLU(),
-        nn.MaxPool2d(2),
-        nn.Flatten(),  # flatten is channel-major: the first k channels are the first k*h*w features
-        SlimLinear(c2 * (h // 2) * (w // 2), hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        head,
-    )
+    model = zoo.cnn(in_shape, classes, channels, hidden, dropout, seed, conv=SlimConv2d, linear=SlimLinear)
+    model[-1].slim_out = False  # every width must still answer every class
     model.in_shape = tuple(in_shape)  # lets params_in_use and extract run a forward pass of their own
     return model
 
@@ -182,33 +168,40 @@ def extract(model: nn.Module, width: float) -> nn.Sequential:
     return nn.Sequential(*layers).eval()
 
 
-@dataclass
+@dataclass(frozen=True)
 class SlimConfig:
-    """How to train a slimmable network: the widths to serve, random widths per step, in-place distillation."""
+    """How to train a slimmable network: the widths to serve (increasing), random widths per step, in-place
+    distillation, and the schedule (``epochs`` None: 30, quick mode 6, as ``train.fit_``)."""
 
     widths: tuple[float, ...] = WIDTHS
     random_widths: int = 2
     distill: bool = True
-    epochs: int | None = None  # None: 30 (quick mode: 6), as train.fit
+    epochs: int | None = None
     lr: float = 1e-3
     patience: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if len(self.widths) < 1:
-            raise ValueError("widths is empty: give the width multipliers to serve, e.g. (0.25, 0.5, 0.75, 1.0)")
+        if not self.widths or list(self.widths) != sorted(set(self.widths)):
+            raise ValueError(
+                f"SlimConfig widths must be distinct, increasing width multipliers, got {self.widths}; e.g. {WIDTHS}"
+            )
         for w in self.widths:
             _check_width(w)
-        self.widths = tuple(sorted(self.widths))
-        if self.random_widths < 0:
-            raise ValueError(f"random_widths must be >= 0, got {self.random_widths}; the sandwich rule uses 2")
-        if self.epochs is not None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        checks = {
+            "random_widths": (self.random_widths >= 0, "an integer >= 0 (the sandwich rule uses 2)"),
+            "epochs": (self.epochs is None or self.epochs >= 1, "an integer >= 1, or None for the default"),
+            "lr": (self.lr > 0, "a learning rate > 0 (1e-3 suits Adam here)"),
+            "patience": (self.patience >= 1, "an integer >= 1 (epochs without progress before stopping)"),
+        }
+        for name, (ok, allowed) in checks.items():
+            if not ok:
+                raise ValueError(f"SlimConfig {name} must be {allowed}, got {getattr(self, name)!r}")
 
     @property
     def n_epochs(self) -> int:
         """Return the number of epochs to train (the quick-mode default when ``epochs`` is None)."""
-        return self.epochs if self.epochs is not None else int(config.pick(30, 6))
+        return config.epochs(self.epochs, 30, 6)
 
 
 def sandwich_widths(cfg: SlimConfig, rng: random.Random) -> list[float]:
@@ -218,18 +211,21 @@ def sandwich_widths(cfg: SlimConfig, rng: random.Random) -> list[float]:
 
 
 def mean_val_accuracy(model: nn.Module, task: Task, widths: Sequence[float], split: str = "val") -> float:
-    """Return the task metric on ``split`` averaged over ``widths`` (model left at its largest width)."""
+    """Return the task metric on ``split`` averaged over ``widths`` (the model is left at the width it had)."""
+    before = width_of(model)
     scores = [train.evaluate(set_width_(model, w), task, split) for w in widths]
-    set_width_(model, max(widths))
+    set_width_(model, before)
     return sum(scores) / len(scores)
 
 
-def train_sandwich(model: nn.Module, task: Task, cfg: SlimConfig | None = None, progress: bool = True) -> train.History:
+def train_sandwich_(
+    model: nn.Module, cfg: SlimConfig | None = None, *, task: Task, progress: bool = True
+) -> train.History:
     """Train ``model`` in place at every width with the sandwich rule; keep the best mean validation score.
 
     Each step runs the largest width on the labels, then the smallest and random widths in between, each learning
     from the largest's predictions (in-place distillation) or from the labels (``distill=False``); the gradients
-    of all widths add up before one Adam step on the shared weights.
+    of all widths add up before one Adam step on the shared weights. The model is left at its largest width.
     """
     cfg = cfg or SlimConfig()
     slim_layers(model)
@@ -239,34 +235,46 @@ def train_sandwich(model: nn.Module, task: Task, cfg: SlimConfig | None = None, 
     loader = task.loader("train")
     loader.generator.manual_seed(cfg.seed)
     history, best = train.History(task.metric), None
-    bar = tqdm(range(cfg.n_epochs), desc="sandwich training", disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        total, n = 0.0, 0
-        for x, y in loader:
-            optimizer.zero_grad()
-            teacher = None
-            for w in sandwich_widths(cfg, rng):
-                logits = set_width_(model, w)(check_inputs(x))
-                if teacher is None or not cfg.distill:
-                    loss = F.cross_entropy(logits, y)
-                else:  # soft targets of the largest width, not back-propagated into it
-                    loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean", log_target=True)
-                loss.backward()
-                if teacher is None:
-                    teacher = F.log_softmax(logits.detach(), 1)
-                    total, n = total + loss.item() * len(y), n + len(y)
-            optimizer.step()
-        history.train_loss.append(total / n)
-        history.val_scores.append(mean_val_accuracy(model, task, cfg.widths))
-        if best is None or history.val_scores[-1] > history.best_val_score:
-            history.best_epoch, best = epoch, copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_scores[-1]:.3f}")
-        if epoch - history.best_epoch >= cfg.patience:
-            break
+    bar = tqdm(total=cfg.n_epochs, desc="sandwich training", disable=not progress, leave=False)
+    try:
+        for epoch in range(cfg.n_epochs):
+            history.train_loss.append(_sandwich_epoch(model, loader, cfg, optimizer, rng))
+            history.val_scores.append(mean_val_accuracy(model, task, cfg.widths))
+            if best is None or history.val_scores[-1] > history.best_val_score:
+                history.best_epoch, best = epoch, copy.deepcopy(model.state_dict())
+            bar.update()
+            bar.set_postfix(loss=f"{history.train_loss[-1]:.3f}", val=f"{history.val_scores[-1]:.3f}")
+            if epoch - history.best_epoch >= cfg.patience:
+                break
+        bar.total = bar.n  # stopping early is finishing: the bar closes instead of turning red
+    finally:
+        bar.close()
     model.load_state_dict(best)
     set_width_(model, cfg.widths[-1]).eval()
     return history
+
+
+def _sandwich_epoch(
+    model: nn.Module, loader: DataLoader, cfg: SlimConfig, optimizer: torch.optim.Optimizer, rng: random.Random
+) -> float:
+    """Run one epoch of sandwich steps and return the largest width's mean training loss."""
+    model.train()
+    total, n = 0.0, 0
+    for x, y in loader:
+        optimizer.zero_grad()
+        teacher = None
+        for w in sandwich_widths(cfg, rng):
+            logits = set_width_(model, w)(check_inputs(x))
+            if teacher is None or not cfg.distill:
+                loss = F.cross_entropy(logits, y)
+            else:  # soft targets of the largest width, not back-propagated into it
+                loss = F.kl_div(F.log_softmax(logits, 1), teacher, reduction="batchmean", log_target=True)
+            loss.backward()
+            if teacher is None:
+                teacher = F.log_softmax(logits.detach(), 1)
+                total, n = total + loss.item() * len(y), n + len(y)
+        optimizer.step()
+    return total / n
 
 
 class AtWidth(nn.Module):
@@ -292,20 +300,22 @@ def profile(
     model: nn.Module,
     task: Task,
     widths: Sequence[float] = WIDTHS,
+    *,
     batch: int = 1,
-    rounds: int = 3,
+    rounds: int | None = None,
     repeats: int | None = None,
 ) -> Report:
     """Return a Report with one model 'w=W' per operating point: what the controller needs to pick a width.
 
-    Metrics: width, accuracy (test split), params (in use), macs, latency_p50_b{batch} (every width timed in turns
-    with ``measure.interleaved``, the switch included), peak_memory and energy_modelled_per_inference (both of the
-    weights in use: measured on ``extract(model, w)``).
+    Metrics: width, accuracy (test split), params (in use), macs, latency_p50_b{batch} (every width of the same
+    model timed in turns by ``measure.interleaved``, the width switch included), peak_memory and
+    energy_modelled_per_inference (both of the weights in use: measured on ``extract(model, w)``). The model is
+    left at the width it had.
     """
     widths = sorted(widths)
     for w in widths:
         _check_width(w)
-    x = task.example(batch)
+    before, x = width_of(model), task.example(batch)
     timings = measure.interleaved({w: AtWidth(model, w) for w in widths}, x, rounds=rounds, repeats=repeats)
     report = Report(environment=measure.environment())
     for w in widths:
@@ -320,16 +330,7 @@ def profile(
         )
         report.add(name, "params", params_in_use(model, w), "count", "parameter elements in use at this width")
         report.add(name, "macs", measure.count_macs(model, x[:1]), "MACs", "torch FlopCounterMode / 2, per sample")
-        t = timings[w]
-        report.add(
-            name,
-            f"latency_p50_b{batch}",
-            t.p50,
-            "ms",
-            f"{t.method}; widths timed in turns, best of {rounds} rounds (measure.interleaved), width switch included",
-            spread=t.iqr,
-            note=t.note,
-        )
+        measure.add_timing(report, name, timings[w])
         report.add(
             name,
             "peak_memory",
@@ -338,11 +339,11 @@ def profile(
             "weights in use + largest layer input+output (forward hooks), batch 1",
         )
         report.rows.append(modelled_energy(plain, x[:1], name=name))
-    set_width_(model, widths[-1])
+    set_width_(model, before)
     return report
 
 
-def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, progress: bool = False) -> Report:
+def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, *, progress: bool = False) -> Report:
     """Return a Report of ``fixed_cnn`` models trained alone at each width of ``points`` (same epochs, lr, seed).
 
     Rows: their test accuracy and parameters, and per operating point the ``accuracy gap to separately trained``
@@ -353,7 +354,7 @@ def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, 
     widths = [points.value(m, "width") for m in points.models()]
     for w in tqdm(widths, desc="separately trained", disable=not progress, leave=False):
         fixed = fixed_cnn(task.input_shape, task.num_classes, w, seed=cfg.seed)
-        train.fit(fixed, task, epochs=cfg.n_epochs, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed, progress=False)
+        train.fit_(fixed, task, epochs=cfg.n_epochs, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed, progress=False)
         accuracy, name = 100 * train.evaluate(fixed, task), f"separately trained w={w:g}"
         report.add(
             name,
@@ -361,7 +362,7 @@ def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, 
             accuracy,
             "%",
             f"test split of {task.name!r}; zoo.cnn at width {w:g} trained "
-            f"alone by train.fit ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})",
+            f"alone by train.fit_ ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})",
         )
         report.add(name, "params", measure.count_params(fixed), "count", "sum of parameter elements")
         report.add(

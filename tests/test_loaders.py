@@ -60,8 +60,3 @@ def test_missing_file_says_how_to_restore(tmp_path, monkeypatch):
     monkeypatch.setenv("LIGHTLAB_DATA", str(tmp_path))
     with pytest.raises(tasks.DataError, match="missing.*git checkout"):
         ll.load("digits")
-
-
-def test_nan_inputs_are_rejected():
-    with pytest.raises(tasks.DataError, match="NaN"):
-        tasks.check_inputs(torch.tensor([1.0, float("nan")]))

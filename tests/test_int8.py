@@ -1,0 +1,41 @@
+import pytest
+import torch
+
+import lightlab as ll
+from lightlab.techniques.int8 import benchmark, calibration_inputs, timing_inputs
+
+
+def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
+    assert calibration_inputs(digits, 320).shape == (320, 1, 8, 8)
+    assert calibration_inputs(digits.test, 100).shape == (100, 1, 8, 8)
+    assert calibration_inputs(torch.zeros(10, 3), 320).shape == (10, 3)
+    with pytest.raises(TypeError, match="Task, DataLoader or tensor"):
+        calibration_inputs([1, 2], 320)
+
+
+def test_timing_inputs_come_from_a_task_or_an_example(digits):
+    assert timing_inputs(digits, None, 8).shape == (8, 1, 8, 8)
+    assert timing_inputs(None, torch.ones(3, 5), 4).shape == (4, 5)
+    with pytest.raises(ValueError, match="task=.*example="):
+        timing_inputs(None, None, 4)
+
+
+def test_benchmark_times_side_by_side_and_flags_a_disturbed_speedup(digits, zoo_models, monkeypatch):
+    models = {"large": zoo_models["large"], "small": zoo_models["small"]}
+    report = benchmark(models, task=digits, batch=8, repeats=3)
+    rows = {(r["model"], r["metric"]): r for r in report.rows}
+    assert f"best of {ll.measure.ROUNDS} alternating rounds" in rows["small", "latency_p50_b8"]["method"]
+    assert rows["large", "speedup"]["value"] == 1.0 and rows["small", "accuracy"]["value"] > 90
+    untimed = benchmark(models, example=digits.example(2), timed=False)
+    assert not any(r["metric"].startswith(("latency", "speedup")) for r in untimed.rows)
+
+    def disturbed(models, x, rounds=None, repeats=None):
+        timings = ll.measure.interleaved(models, x, rounds=1, repeats=2)
+        timings["small"].foreign_cores = 2.0  # as if another process had taken two cores
+        return timings
+
+    monkeypatch.setattr(ll.int8, "interleaved", disturbed)
+    report = benchmark(models, task=digits, batch=8)
+    speedup = next(r for r in report.rows if r["model"] == "small" and r["metric"] == "speedup")
+    assert speedup["note"].startswith("disturbed")
+    assert report.versus("large", ["speedup"]).iloc[0]["small / large"] == "not measurable now (disturbed)"

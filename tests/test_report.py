@@ -81,3 +81,12 @@ def test_a_disturbed_timing_gives_no_ratio():
     table = report.versus("large", ["latency_p50_b1"])
     assert table.loc["latency p50, batch 1", "large"] == "246 µs (disturbed)"
     assert table.loc["latency p50, batch 1", "small / large"] == "not measurable now (disturbed)"
+
+
+def test_extend_takes_row_dicts_through_add_with_one_schema():
+    row = {"model": "m", "metric": "energy_modelled_per_inference", "value": 1e-6, "unit": "J", "method": "modelled",
+           "note": "fp32: compute 3%", "macs": 10}  # fmt: skip
+    report = ll.Report().extend([row])
+    assert report.rows == [{k: v for k, v in row.items() if k != "macs"}]
+    with pytest.raises(ValueError, match="no method"):
+        ll.Report().extend([{**row, "method": ""}])

@@ -196,7 +196,7 @@ def compare_detectors(
             report.add(name, "params", model.nodes, "count", "tree nodes (a forest has no weights)")
         else:
             report.add(name, "params", count_params(model), "count", "sum of parameter elements")
-            report.rows.append(energy.modelled_energy(model, one, name=name))
+            report.extend([energy.modelled_energy(model, one, name=name)])
         report.add(
             name,
             "size",
@@ -207,7 +207,7 @@ def compare_detectors(
     for name, t in measure.interleaved(models, one, rounds=rounds, repeats=repeats).items():
         measure.add_timing(report, name, t)
     if energy_estimate:  # the idle draw is already subtracted in the "above idle" rows' method, not a detector
-        report.rows.extend(r for r in energy.measure_energy(models, one, progress=False) if r["model"] != "idle")
+        report.extend(r for r in energy.measure_energy(models, one, progress=False) if r["model"] != "idle")
     return report
 
 

@@ -300,5 +300,5 @@ def speed_sweep(
     report = Report()
     for speed in speeds:
         for row in compare_drives(models, timings, dataclasses.replace(config, speed=speed), worlds, seeds).rows:
-            report.rows.append({**row, "metric": f"{row['metric']} at {speed:g} m/s"})
+            report.extend([{**row, "metric": f"{row['metric']} at {speed:g} m/s"}])
     return report

@@ -73,7 +73,7 @@ def bench(args: argparse.Namespace) -> int:
     models = {n: zoo.pretrained(n) for n in names}
     report = measure.measure(models, task, energy=not args.no_energy, country=args.country, progress=True)
     report.environment["seconds"] = round(time.perf_counter() - start, 1)
-    table = report.versus(names[0]) if len(names) >= 2 else report.table()
+    table = report.versus(names[0], models=names) if len(names) >= 2 else report.table()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
     if len(names) >= 2:
@@ -112,7 +112,7 @@ def train(args: argparse.Namespace) -> int:
     if digest != zoo.SHA256.get(name):
         print(
             f"note: differs from the shipped hash {zoo.SHA256.get(name) or '(none)'}; "
-            f"update lightlab/zoo.py SHA256 if you mean to ship it"
+            f"update SHA256 in lightlab/models/zoo.py if you mean to ship it"
         )
     return 0
 

@@ -320,7 +320,7 @@ def measure(
             "bytes",
             "weights + largest layer input+output (forward hooks), batch 1",
         )
-        report.rows.append(modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name))
+        report.extend([modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name)])
     for b in batch_sizes:
         x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
         for name, t in interleaved(models, x, repeats=repeats).items():
@@ -354,5 +354,5 @@ def _add_energy(
         if example is not None and example.shape[0] >= batch
         else (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
     )
-    report.rows.extend(measure_energy(dict(models), x, country=country, progress=progress))
+    report.extend(measure_energy(dict(models), x, country=country, progress=progress))
     report.environment["energy_method"] = method()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,12 @@ class Report:
         if note:
             row["note"] = note
         self.rows.append(row)
+        return self
+
+    def extend(self, rows: Iterable[dict]) -> Report:
+        """Add each row dict (as energy and sweeps return them) through ``add``, so every row has the one schema."""
+        for r in rows:
+            self.add(r["model"], r["metric"], r["value"], r["unit"], r["method"], r.get("spread"), r.get("note"))
         return self
 
     def __add__(self, other: Report) -> Report:
@@ -115,14 +122,13 @@ class Report:
         out.index.name = "metric"
         return out.loc[:, (out != "").any(axis=0)]
 
-    def versus(self, baseline: str, metrics: list[str] | None = None) -> pd.DataFrame:
-        """Return the before/after table: the ``baseline`` model, each other model, and its ratio to the baseline.
-
-        A ratio of two timings is "not measurable now" when either was disturbed by other processes.
-        """
-        if baseline not in self.models():
-            raise KeyError(f"no model {baseline!r} in this report; it has: {', '.join(self.models())}")
-        others = [m for m in self.models() if m != baseline]
+    def versus(self, baseline: str, metrics: list[str] | None = None, models: list[str] | None = None) -> pd.DataFrame:
+        """Return the before/after table: the ``baseline`` model, each other model (or ``models``), and its ratio
+        to the baseline. A ratio of two timings is "not measurable now" when either was disturbed."""
+        unknown = [m for m in [baseline, *(models or [])] if m not in self.models()]
+        if unknown:
+            raise KeyError(f"no model {unknown[0]!r} in this report; it has: {', '.join(self.models())}")
+        others = [m for m in (models or self.models()) if m != baseline]
         table: dict[str, list[str]] = {}
         for metric in self._metrics(metrics):
             base = self._find(baseline, metric)

@@ -68,16 +68,12 @@ def _check_width(width: float) -> None:
         raise ValueError(f"width must be in (0, 1], got {width}; it is the share of channels in use (0.25 = a quarter)")
 
 
-def slim_cnn(
-    in_shape: tuple[int, int, int],
-    classes: int,
-    channels: tuple[int, int] = (64, 128),
-    hidden: int = 512,
-    dropout: float = 0.25,
-    seed: int | None = 0,
-) -> nn.Sequential:
-    """Return ``zoo.cnn``'s conv-conv-pool-fc CNN built from slimmable layers (the output layer keeps all classes)."""
-    model = zoo.cnn(in_shape, classes, channels, hidden, dropout, seed, conv=SlimConv2d, linear=SlimLinear)
+def slim_cnn(in_shape: tuple[int, int, int], classes: int, **kwargs) -> nn.Sequential:
+    """Return ``zoo.cnn``'s conv-conv-pool-fc CNN built from slimmable layers (the output layer keeps all classes).
+
+    ``kwargs`` are ``zoo.cnn``'s: channels, hidden, dropout, seed.
+    """
+    model = zoo.cnn(in_shape, classes, conv=SlimConv2d, linear=SlimLinear, **kwargs)
     model[-1].slim_out = False  # every width must still answer every class
     model.in_shape = tuple(in_shape)  # lets params_in_use and extract run a forward pass of their own
     return model
@@ -338,7 +334,7 @@ def profile(
             "bytes",
             "weights in use + largest layer input+output (forward hooks), batch 1",
         )
-        report.rows.append(modelled_energy(plain, x[:1], name=name))
+        report.extend([modelled_energy(plain, x[:1], name=name)])
     set_width_(model, before)
     return report
 

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from lightlab.measurement.units import human, label
+from lightlab.measurement.units import human, readable
 
 
 @pytest.mark.parametrize(
@@ -30,8 +30,8 @@ def test_human(value, unit, text):
     assert human(value, unit) == text
 
 
-def test_labels_are_words():
-    assert label("latency_p50_b64") == "latency p50, batch 64"
-    assert label("energy_per_inference") == "energy per inference (estimated, CodeCarbon)"
-    assert label("throughput_b64") == "throughput, batch 64"
-    assert label("some_new_metric") == "some new metric"
+def test_metric_names_read_as_words():
+    assert readable("latency_p50_b64") == "latency p50, batch 64"
+    assert readable("energy_per_inference") == "energy per inference (estimated, CodeCarbon)"
+    assert readable("throughput_b64") == "throughput, batch 64"
+    assert readable("some_new_metric") == "some new metric"

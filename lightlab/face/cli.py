@@ -55,7 +55,7 @@ def summary(report, large: str, small: str, country: str, metric: str = "accurac
     return lines
 
 
-def bench(args: argparse.Namespace) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     """Measure zoo models on a task, print a table and write bench.csv, bench.json and report.html."""
     if args.quick:
         os.environ["LIGHTLAB_QUICK"] = "1"
@@ -88,7 +88,7 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     """Retrain a zoo model from its seed and write its safetensors weights."""
     from lightlab.data import loaders
     from lightlab.models import zoo
@@ -117,7 +117,7 @@ def train(args: argparse.Namespace) -> int:
     return 0
 
 
-def list_data(_args: argparse.Namespace) -> int:
+def cmd_data(_args: argparse.Namespace) -> int:
     """Print the tasks with their sizes."""
     from lightlab.data import loaders
 
@@ -130,7 +130,7 @@ def list_data(_args: argparse.Namespace) -> int:
     return 0
 
 
-def list_zoo(_args: argparse.Namespace) -> int:
+def cmd_zoo(_args: argparse.Namespace) -> int:
     """Print the models with their parameter counts and weight status."""
     from lightlab.measurement.measure import count_params
     from lightlab.models import zoo
@@ -148,7 +148,7 @@ def list_zoo(_args: argparse.Namespace) -> int:
     return 0
 
 
-def doctor(_args: argparse.Namespace) -> int:
+def cmd_doctor(_args: argparse.Namespace) -> int:
     """Run the environment self-check; exit 1 when a problem was found."""
     from lightlab.face.selfcheck import doctor as run
 
@@ -173,7 +173,7 @@ def _dask_client(address: str, workers: int | None):
         ) from None
 
 
-def sweep(args: argparse.Namespace) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     """Train a zoo model over many seeds, resumably, on local processes or Dask, and summarise the test scores."""
     import pandas as pd
 
@@ -244,15 +244,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench-out", help="folder for bench.csv, bench.json, report.html")
     b.add_argument("--country", default="FRA", help="ISO-3 code for the grid's carbon intensity")
     b.add_argument("--no-energy", action="store_true", help="skip the CodeCarbon measurement")
-    b.set_defaults(func=bench)
+    b.set_defaults(func=cmd_bench)
     t = sub.add_parser("train", help="retrain a zoo model from its seed")
     t.add_argument("--task", default="digits")
     t.add_argument("--model", required=True)
     t.add_argument("--out", help="weight file to write (default: the shipped location)")
-    t.set_defaults(func=train)
-    sub.add_parser("data", help="list the tasks").set_defaults(func=list_data)
-    sub.add_parser("zoo", help="list the models").set_defaults(func=list_zoo)
-    sub.add_parser("doctor", help="check this environment before class").set_defaults(func=doctor)
+    t.set_defaults(func=cmd_train)
+    sub.add_parser("data", help="list the tasks").set_defaults(func=cmd_data)
+    sub.add_parser("zoo", help="list the models").set_defaults(func=cmd_zoo)
+    sub.add_parser("doctor", help="check this environment before class").set_defaults(func=cmd_doctor)
     w = sub.add_parser("sweep", help="train a zoo model over many seeds, resumably, locally or on a Dask cluster")
     w.add_argument("--task", default="digits")
     w.add_argument("--model", default="small", help="zoo name (short or full)")
@@ -263,7 +263,7 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--dask", help="'local' for a Dask LocalCluster, or a scheduler address such as tcp://host:8786")
     w.add_argument("--retries", type=int, default=1, help="reruns of a trial whose worker died")
     w.add_argument("--rerun-failed", action="store_true", help="run again the trials recorded as failed")
-    w.set_defaults(func=sweep)
+    w.set_defaults(func=cmd_sweep)
     return p
 
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from lightlab.measurement.report import Report
-from lightlab.measurement.units import label
+from lightlab.measurement.units import readable
 
 DEFAULT_METRICS = ["accuracy", "size", "latency_p50_b1", "energy_per_inference"]
 
@@ -21,7 +21,7 @@ def report_bars(report: Report, metrics: list[str] | None = None, log: bool = Tr
     models = report.models()
     units = {r["metric"]: r["unit"] for r in report.rows}
     # The unit goes in the panel title: a y-axis title would sit over the neighbouring panel's bars.
-    titles = [_wrap(f"{label(m)} ({units[m]})" if units[m] not in ("count", "") else label(m)) for m in metrics]
+    titles = [_wrap(f"{readable(m)} ({units[m]})" if units[m] not in ("count", "") else readable(m)) for m in metrics]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles)
     for col, metric in enumerate(metrics, start=1):
         rows = {r["model"]: r for r in report.rows if r["metric"] == metric}
@@ -70,8 +70,8 @@ def tradeoff(report: Report, x: str = "latency_p50_b1", y: str = "accuracy", log
     )
     units = {r["metric"]: r["unit"] for r in report.rows}
     fig.update_layout(
-        xaxis_title=f"{label(x)} ({units.get(x, '')})",
-        yaxis_title=f"{label(y)} ({units.get(y, '')})",
+        xaxis_title=f"{readable(x)} ({units.get(x, '')})",
+        yaxis_title=f"{readable(y)} ({units.get(y, '')})",
         height=380,
         xaxis_type="log" if log_x else "linear",
     )

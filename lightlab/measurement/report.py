@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from lightlab.measurement.units import human, label
+from lightlab.measurement.units import human, readable
 
 COLUMNS = ["model", "metric", "value", "unit", "method", "spread", "note"]
 
@@ -117,7 +117,7 @@ class Report:
     def table(self, metrics: list[str] | None = None) -> pd.DataFrame:
         """Return a table to read: one row per metric (in words), one column per model, values in human units."""
         models = self.models()
-        cells = {label(m): [self._cell(self._find(model, m)) for model in models] for m in self._metrics(metrics)}
+        cells = {readable(m): [self._cell(self._find(model, m)) for model in models] for m in self._metrics(metrics)}
         out = pd.DataFrame.from_dict(cells, orient="index", columns=models)
         out.index.name = "metric"
         return out.loc[:, (out != "").any(axis=0)]
@@ -136,7 +136,7 @@ class Report:
             for model in others:
                 this = self._find(model, metric)
                 row += [self._cell(this), _ratio(base, this)]
-            table[label(metric)] = row
+            table[readable(metric)] = row
         columns = [baseline] + [c for m in others for c in (m, f"{m} / {baseline}")]
         out = pd.DataFrame.from_dict(table, orient="index", columns=columns)
         out.index.name = "metric"

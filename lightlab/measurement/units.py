@@ -1,6 +1,6 @@
 """Numbers a student can read: metric names in words and values in human units (ms or µs, kB or MB, µJ or mJ, %).
 
-``label("latency_p50_b64")`` gives "latency p50, batch 64"; ``human(0.0136, "ms")`` gives "13.6 µs". Three
+``readable("latency_p50_b64")`` gives "latency p50, batch 64"; ``human(0.0136, "ms")`` gives "13.6 µs". Three
 significant digits everywhere, so a small number never rounds to "0.0".
 """
 
@@ -39,7 +39,7 @@ _LADDERS = {
 }
 
 
-def label(metric: str) -> str:
+def readable(metric: str) -> str:
     """Return ``metric`` in words: 'latency_p50_b1' -> 'latency p50, batch 1'."""
     if metric in _NAMES:
         return _NAMES[metric]

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from lightlab.face import plots
 from lightlab.face.widgets import Explorer, slider
 from lightlab.measurement.report import Report
-from lightlab.measurement.units import label
+from lightlab.measurement.units import readable
 from lightlab.techniques.adaptive.controller import BudgetError, Controller, Decision, ResourceBudget
 from lightlab.techniques.adaptive.slimmable import point_name
 
@@ -52,7 +52,7 @@ def plot_points(controller: Controller, picked: float | None = None) -> go.Figur
     if controller.disturbed:
         title += "<br><sub>latencies disturbed by other programs: rerun the profile on a quiet machine</sub>"
     fig.update_layout(
-        xaxis={"title": f"{label(controller.latency_metric)} (ms)", "range": _padded(x)},
+        xaxis={"title": f"{readable(controller.latency_metric)} (ms)", "range": _padded(x)},
         yaxis={"title": "test accuracy (%)", "range": _padded(y, high=0.3)},  # room above for the labels
         height=360,
         margin={"t": 70},

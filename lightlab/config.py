@@ -79,3 +79,14 @@ def using_threads(n: int) -> Iterator[int]:
         yield n
     finally:
         torch.set_num_threads(before)
+
+
+def preset(value, presets: dict, kind: type, how_to_build: str):
+    """Return ``value`` if it is already a ``kind``, else the preset of that name, or raise listing the presets."""
+    if isinstance(value, kind):
+        return value
+    if value not in presets:
+        raise ValueError(
+            f"unknown {kind.__name__.lower()} {value!r}; use one of {', '.join(presets)} or {how_to_build}"
+        )
+    return presets[value]

@@ -123,10 +123,8 @@ def cmd_data(_args: argparse.Namespace) -> int:
 
     for name in loaders.names():
         task = loaders.load(name)
-        print(
-            f"{name:14s} {task.domain:11s} input {list(task.input_shape)}, {task.num_classes} classes, "
-            f"splits {task.sizes()}  {task.description}"
-        )
+        shape = f"input {list(task.input_shape)}, {task.num_classes} classes, splits {task.sizes()}"
+        print(f"{name:14s} {task.domain:11s} {shape}  {task.description}")
     return 0
 
 
@@ -136,16 +134,20 @@ def cmd_zoo(_args: argparse.Namespace) -> int:
     from lightlab.models import zoo
 
     for name in zoo.names():
-        try:
-            zoo.check_weights(name)
-            status = "weights ok"
-        except zoo.WeightsError as err:
-            status = f"weights unusable: {err}"
-        print(
-            f"{name:14s} task {zoo.spec(name).task:8s} {count_params(zoo.create(name)):>9,d} params  "
-            f"{zoo.spec(name).description}; {status}"
-        )
+        spec, params = zoo.spec(name), count_params(zoo.create(name))
+        print(f"{name:14s} task {spec.task:8s} {params:>9,d} params  {spec.description}; {_weights_status(name)}")
     return 0
+
+
+def _weights_status(name: str) -> str:
+    """Return 'weights ok', or why the shipped weights of ``name`` cannot be used."""
+    from lightlab.models import zoo
+
+    try:
+        zoo.check_weights(name)
+    except zoo.WeightsError as err:
+        return f"weights unusable: {err}"
+    return "weights ok"
 
 
 def cmd_doctor(_args: argparse.Namespace) -> int:

@@ -33,26 +33,18 @@ COUNTRIES = {
 }
 
 
-def slider(
-    kind: type[w.ValueWidget],
-    description: str,
-    value: float,
-    low: float,
-    high: float,
-    step: float | None = None,
-    *,
-    readout: str | None = None,
-    width: int = 420,
-    **extra,
-) -> w.ValueWidget:
+def slider(kind: type[w.ValueWidget], description: str, value: float, low: float, high: float, step=None, **extra):
     """Return a ``kind`` slider (IntSlider, FloatSlider, FloatLogSlider...) with its whole label shown, ``width``
-    pixels wide so that a fine step is still a few pixels, and rerunning only when the handle is released."""
+    pixels wide (default 420) so that a fine step is still a few pixels, rerunning only when the handle is released.
+
+    ``readout`` sets the number format; other keywords go to the widget.
+    """
     if step is not None:
         extra["step"] = step
-    if readout is not None:
-        extra["readout_format"] = readout
+    if "readout" in extra:
+        extra["readout_format"] = extra.pop("readout")
     extra.setdefault("continuous_update", False)
-    layout = w.Layout(width=f"{width}px")
+    layout = w.Layout(width=f"{extra.pop('width', 420)}px")
     return kind(value=value, min=low, max=high, description=description, style=FULL_LABEL, layout=layout, **extra)
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lightlab import config
 from lightlab.measurement import measure
 from lightlab.measurement.measure import file_size
 from lightlab.measurement.report import Report
@@ -101,13 +102,7 @@ DEVICE_BUDGETS = {
 
 def lookup(device: str | Device) -> Device:
     """Return the Device called ``device`` (a Device passes through), or raise listing the known ones."""
-    if isinstance(device, Device):
-        return device
-    if device not in DEVICE_BUDGETS:
-        raise ValueError(
-            f"unknown device {device!r}; known devices: {', '.join(DEVICE_BUDGETS)} (or pass your own ll.budget.Device)"
-        )
-    return DEVICE_BUDGETS[device]
+    return config.preset(device, DEVICE_BUDGETS, Device, "pass your own ll.budget.Device")
 
 
 def format_bytes(n: float) -> str:

@@ -116,118 +116,49 @@ class ModelSpec:
 
 
 # Builders get seed=None: ``create`` seeds once, so its ``seed`` argument really changes the initialisation.
-_SPECS = {
-    spec.name: spec
-    for spec in [
-        ModelSpec(
-            "digits-large",
-            "digits",
-            lambda: cnn((1, 8, 8), 10, seed=None),
-            "CNN conv64-conv128-fc512, ~1.1 M parameters",
-        ),
-        ModelSpec(
-            "digits-small",
-            "digits",
-            lambda: mlp(64, 10, (32,), seed=None),
-            "MLP 64-32-10, 2,410 parameters",
-            epochs=60,
-            lr=1e-2,
-        ),
-        ModelSpec(
-            "spoken_digits-large",
-            "spoken_digits",
-            lambda: cnn((1, 32, 13), 10, channels=(32, 64), hidden=256, seed=None),
-            "keyword spotting CNN conv32-conv64-fc256 on 32x13 MFCCs, ~1.6 M parameters",
-            epochs=30,
-            patience=8,
-        ),
-        ModelSpec(
-            "spoken_digits-small",
-            "spoken_digits",
-            lambda: mlp(32 * 13, 10, (64,), seed=None),
-            "keyword spotting MLP 416-64-10 on 32x13 MFCCs, 27,338 parameters",
-            epochs=40,
-        ),
-        ModelSpec(
-            "activity-large",
-            "activity",
-            lambda: cnn1d((6, 128), 6, channels=(64, 128, 256), hidden=256, seed=None),
-            "activity recognition 1-D CNN conv64-conv128-conv256-fc256 on 2.56 s of acc + gyro, 1,257,542 parameters",
-        ),
-        ModelSpec(
-            "activity-small",
-            "activity",
-            lambda: cnn1d((6, 128), 6, channels=(8,), pool=8, hidden=32, seed=None),
-            "activity recognition 1-D CNN conv8-maxpool8-fc32 on 2.56 s of acc + gyro, 4,574 parameters",
-        ),
-        ModelSpec(
-            "faces-large",
-            "faces",
-            lambda: cnn((1, 25, 25), 2, channels=(32, 64), hidden=128, seed=None),
-            "face detection CNN conv32-conv64-fc128 on 25x25 grey patches, 1,198,850 parameters",
-        ),
-        ModelSpec(
-            "faces-small",
-            "faces",
-            lambda: mlp(25 * 25, 2, (16,), seed=None),
-            "face detection MLP 625-16-2 on 25x25 grey patches, 10,050 parameters",
-        ),
-        ModelSpec(
-            "shuttle-large",
-            "shuttle",
-            lambda: mlp(9, 2, (768, 768, 768, 768), seed=None),
-            "sensor anomaly detector MLP 9-768x4-2 on 9 NASA shuttle readings, 1,780,994 parameters",
-            epochs=8,
-            patience=4,
-        ),
-        ModelSpec(
-            "shuttle-small",
-            "shuttle",
-            lambda: mlp(9, 2, (16,), seed=None),
-            "sensor anomaly detector MLP 9-16-2 on 9 NASA shuttle readings, 194 parameters",
-            epochs=60,
-            lr=1e-2,
-        ),
-        ModelSpec(
-            "ecg-large",
-            "ecg",
-            lambda: cnn1d((1, 512), 3, channels=(32, 64, 128, 128), kernel=7, hidden=128, seed=None),
-            "heart-rhythm 1-D CNN conv32-64-128-128-fc128 on 4.1 s of synthetic single-lead ECG, 711,747 parameters",
-            epochs=14,
-            patience=8,
-        ),
-        ModelSpec(
-            "ecg-small",
-            "ecg",
-            lambda: cnn1d((1, 512), 3, channels=(16, 32), kernel=9, pool=8, hidden=0, seed=None),
-            "wearable heart-rhythm 1-D CNN conv16-conv32 (kernel 9, pool 8) on 4.1 s of synthetic ECG, 5,571 "
-            "parameters, distilled from ecg-large",
-            epochs=40,
-            lr=3e-3,
-            teacher="ecg-large",
-        ),
-        ModelSpec(
-            "lidar-large",
-            "lidar",
-            lambda: cnn1d((1, 64), 4, channels=(64, 128, 256), hidden=512, seed=None),
-            "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv64-conv128-conv256-fc512, 1,256,708 "
-            "parameters",
-            epochs=20,
-            patience=8,
-        ),
-        ModelSpec(
-            "lidar-small",
-            "lidar",
-            lambda: nn.Sequential(
-                nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4), nn.Flatten(), nn.Linear(16 * 16, 4)
-            ),
-            "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv16-maxpool4 and a linear readout, "
-            "1,124 parameters",
-            epochs=60,
-            lr=1e-2,
-        ),
-    ]
-}
+# fmt: off
+# A table: one entry per model, read across (the formatter would give each argument its own line).
+_SPECS = {spec.name: spec for spec in [
+    ModelSpec("digits-large", "digits", lambda: cnn((1, 8, 8), 10, seed=None),
+              "CNN conv64-conv128-fc512, ~1.1 M parameters"),
+    ModelSpec("digits-small", "digits", lambda: mlp(64, 10, (32,), seed=None),
+              "MLP 64-32-10, 2,410 parameters", epochs=60, lr=1e-2),
+    ModelSpec("spoken_digits-large", "spoken_digits", lambda: cnn((1, 32, 13), 10, channels=(32, 64),
+                                                                             hidden=256, seed=None),
+              "keyword spotting CNN conv32-conv64-fc256 on 32x13 MFCCs, ~1.6 M parameters", epochs=30, patience=8),
+    ModelSpec("spoken_digits-small", "spoken_digits", lambda: mlp(32 * 13, 10, (64,), seed=None),
+              "keyword spotting MLP 416-64-10 on 32x13 MFCCs, 27,338 parameters", epochs=40),
+    ModelSpec("activity-large", "activity", lambda: cnn1d((6, 128), 6, channels=(64, 128, 256), hidden=256,
+                                                          seed=None),
+              "activity recognition 1-D CNN conv64-conv128-conv256-fc256 on 2.56 s of acc + gyro, 1,257,542 "
+              "parameters"),
+    ModelSpec("activity-small", "activity", lambda: cnn1d((6, 128), 6, channels=(8,), pool=8, hidden=32, seed=None),
+              "activity recognition 1-D CNN conv8-maxpool8-fc32 on 2.56 s of acc + gyro, 4,574 parameters"),
+    ModelSpec("faces-large", "faces", lambda: cnn((1, 25, 25), 2, channels=(32, 64), hidden=128, seed=None),
+              "face detection CNN conv32-conv64-fc128 on 25x25 grey patches, 1,198,850 parameters"),
+    ModelSpec("faces-small", "faces", lambda: mlp(25 * 25, 2, (16,), seed=None),
+              "face detection MLP 625-16-2 on 25x25 grey patches, 10,050 parameters"),
+    ModelSpec("shuttle-large", "shuttle", lambda: mlp(9, 2, (768, 768, 768, 768), seed=None),
+              "sensor anomaly detector MLP 9-768x4-2 on 9 NASA shuttle readings, 1,780,994 parameters",
+              epochs=8, patience=4),
+    ModelSpec("shuttle-small", "shuttle", lambda: mlp(9, 2, (16,), seed=None),
+              "sensor anomaly detector MLP 9-16-2 on 9 NASA shuttle readings, 194 parameters", epochs=60, lr=1e-2),
+    ModelSpec("ecg-large", "ecg", lambda: cnn1d((1, 512), 3, channels=(32, 64, 128, 128), kernel=7,
+                                                         hidden=128, seed=None),
+              "heart-rhythm 1-D CNN conv32-64-128-128-fc128 on 4.1 s of synthetic single-lead ECG, 711,747 "
+              "parameters", epochs=14, patience=8),
+    ModelSpec("ecg-small", "ecg", lambda: cnn1d((1, 512), 3, channels=(16, 32), kernel=9, pool=8, hidden=0, seed=None),
+              "wearable heart-rhythm 1-D CNN conv16-conv32 (kernel 9, pool 8) on 4.1 s of synthetic ECG, 5,571 "
+              "parameters, distilled from ecg-large", epochs=40, lr=3e-3, teacher="ecg-large"),
+    ModelSpec("lidar-large", "lidar", lambda: cnn1d((1, 64), 4, channels=(64, 128, 256), hidden=512, seed=None),
+              "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv64-conv128-conv256-fc512, 1,256,708 "
+              "parameters", epochs=20, patience=8),
+    ModelSpec("lidar-small", "lidar", lambda: nn.Sequential(nn.Conv1d(1, 16, 5, padding=2), nn.ReLU(), nn.MaxPool1d(4),
+                                                           nn.Flatten(), nn.Linear(16 * 16, 4)),
+              "robot action from a synthetic 64-beam lidar scan: 1-D CNN conv16-maxpool4 and a linear readout, "
+              "1,124 parameters", epochs=60, lr=1e-2),
+]}
+# fmt: on
 
 # sha256 of the shipped weight files, written by `lightlab train`; a mismatch refuses to load.
 SHA256 = {

@@ -27,18 +27,13 @@ def train_from_scratch(name: str, task: Task | None = None, progress: bool = Tru
     loss_fn = None
     if s.teacher:
         task, loss_fn = distill.kd_task(zoo.pretrained(s.teacher), distill.DistillConfig(seed=s.seed), task=task)
-    history = train.fit_(
-        model,
-        task,
-        epochs=s.epochs,
-        lr=s.lr,
-        weight_decay=s.weight_decay,
-        patience=s.patience,
-        seed=s.seed,
-        progress=progress,
-        loss_fn=loss_fn,
-    )
+    history = _fit_spec(model, task, s, epochs=s.epochs, seed=s.seed, progress=progress, loss_fn=loss_fn)
     return model, history
+
+
+def _fit_spec(model, task: Task, spec: zoo.ModelSpec, **settings) -> train.History:
+    """Train ``model`` with ``spec``'s learning rate, weight decay and patience, plus ``settings``."""
+    return train.fit_(model, task, lr=spec.lr, weight_decay=spec.weight_decay, patience=spec.patience, **settings)
 
 
 @functools.lru_cache(maxsize=4)
@@ -61,16 +56,7 @@ def train_trial(task: str = "digits", model: str = "small", seed: int = 0, epoch
         )
     data = _task(task, config.quick())
     net = zoo.create(name, seed=seed)
-    history = train.fit_(
-        net,
-        data,
-        epochs=int(config.pick(spec.epochs, 10)) if epochs is None else epochs,
-        lr=spec.lr,
-        weight_decay=spec.weight_decay,
-        patience=spec.patience,
-        seed=seed,
-        progress=False,
-    )
+    history = _fit_spec(net, data, spec, epochs=config.epochs(epochs, spec.epochs, 10), seed=seed, progress=False)
     return {
         f"val_{data.metric}": history.best_val_score,
         f"test_{data.metric}": train.evaluate(net, data),

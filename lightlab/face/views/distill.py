@@ -24,14 +24,9 @@ def plot_soft_targets(teacher: nn.Module, x: torch.Tensor, temperatures: Sequenc
     fig = go.Figure()
     for t in temperatures:
         fig.add_bar(x=[str(c) for c in range(len(logits))], y=soft_targets(logits, t).tolist(), name=f"T = {t:g}")
-    fig.update_layout(
-        barmode="group",
-        xaxis_title="class",
-        yaxis_title="teacher probability",
-        height=340,
-        title="Soft targets: a higher temperature reveals which wrong classes the teacher finds close",
-    )
-    return fig
+    title = "Soft targets: a higher temperature reveals which wrong classes the teacher finds close"
+    fig.update_layout(barmode="group", height=340, title=title)
+    return fig.update_xaxes(title="class").update_yaxes(title="teacher probability")
 
 
 class DistillExplorer(Explorer):

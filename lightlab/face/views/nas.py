@@ -36,21 +36,10 @@ def plot_search(
     reference models as stars (from a ``compare_with_references`` Report with latency_predicted, accuracy and
     params) and the latency budget as a dashed line."""
     trials, front = result.trials, pareto(result.trials).sort_values("latency_ms")
-    fig = go.Figure(
-        go.Scatter(
-            x=trials.latency_ms,
-            y=100 * trials.val_accuracy,
-            mode="markers",
-            name="trained candidates",
-            text=trials.name,
-            marker={
-                "size": 9,
-                "color": np.log10(trials.params),
-                "colorscale": "Viridis",
-                "colorbar": _params_colorbar(trials.params),
-            },
-        )
-    )
+    colour = {"color": np.log10(trials.params), "colorscale": "Viridis", "colorbar": _params_colorbar(trials.params)}
+    fig = go.Figure()
+    fig.add_scatter(x=trials.latency_ms, y=100 * trials.val_accuracy, mode="markers", name="trained candidates")
+    fig.update_traces(text=trials.name, marker={"size": 9, **colour})
     fig.add_scatter(
         x=front.latency_ms,
         y=100 * front.val_accuracy,

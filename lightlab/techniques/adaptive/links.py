@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from lightlab import config
+
 
 @dataclass(frozen=True)
 class Network:
@@ -98,11 +100,5 @@ NETWORKS = {
 
 def get_network(network: str | Network) -> Network:
     """Return ``network`` itself, or the preset of that name (raising with the list of presets)."""
-    if isinstance(network, Network):
-        return network
-    if network not in NETWORKS:
-        raise ValueError(
-            f"unknown network {network!r}; use one of {', '.join(NETWORKS)} or build a "
-            f"Network(name, rtt_ms, uplink_mbps, radio_power_w, tail_s, tail_power_w)"
-        )
-    return NETWORKS[network]
+    how = "build a Network(name, rtt_ms, uplink_mbps, radio_power_w, tail_s, tail_power_w)"
+    return config.preset(network, NETWORKS, Network, how)

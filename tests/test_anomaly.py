@@ -12,50 +12,39 @@ from lightlab.applications import anomaly
 from lightlab.measurement import metrics
 
 
-@pytest.fixture(scope="module")
-def task():
-    return ll.load("shuttle")
+def test_task_is_scored_by_balanced_accuracy(shuttle):
+    assert shuttle.metric == "balanced_accuracy" and shuttle.positive == "anomaly"
 
 
-@pytest.fixture(scope="module")
-def forest(task):
-    return anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
-
-
-@pytest.fixture(scope="module")
-def small():
-    return ll.zoo.pretrained("shuttle-small")
-
-
-def test_task_is_scored_by_balanced_accuracy(task):
-    assert task.metric == "balanced_accuracy" and task.positive == "anomaly"
-
-
-def test_zoo_pair_meets_the_size_and_quality_targets(task, small):
+def test_zoo_pair_meets_the_size_and_quality_targets(shuttle, shuttle_small):
     large = ll.zoo.pretrained("shuttle-large")
     params = ll.measure.count_params
-    assert params(large) >= 10 * params(small) and params(small) == 194
-    assert ll.measure.serialized_size(large) >= 10 * ll.measure.serialized_size(small)
-    large_score, small_score = ll.train.evaluate(large, task), ll.train.evaluate(small, task)
+    assert params(large) >= 10 * params(shuttle_small) and params(shuttle_small) == 194
+    assert ll.measure.serialized_size(large) >= 10 * ll.measure.serialized_size(shuttle_small)
+    large_score, small_score = ll.train.evaluate(large, shuttle), ll.train.evaluate(shuttle_small, shuttle)
     assert large_score > 0.98 and small_score >= 0.95 * large_score
 
 
-def test_forest_is_a_model_that_evaluate_and_latency_accept(task, forest):
-    x = task.example(5)
-    logits = forest(x)
+def test_forest_is_a_model_that_evaluate_and_latency_accept(shuttle, shuttle_forest):
+    x = shuttle.example(5)
+    logits = shuttle_forest(x)
     assert logits.shape == (5, 2) and logits.dtype == torch.float32 and (logits[:, 0] == 0).all()
-    assert ll.train.evaluate(forest, task) > 0.95  # balanced accuracy, no label used in fitting
-    assert ll.measure.latency(forest, task.example(1), warmup=1, repeats=3).p50 > 0
+    assert ll.train.evaluate(shuttle_forest, shuttle) > 0.95  # balanced accuracy, no label used in fitting
+    assert ll.measure.latency(shuttle_forest, shuttle.example(1), warmup=1, repeats=3).p50 > 0
     # its size is the pickled forest's, give or take torch.save's container
-    assert abs(ll.measure.serialized_size(forest) - len(pickle.dumps(forest.forest))) < 5_000
-    assert forest.nodes > 50 and "contamination 0.0" in forest.method and "without labels" in forest.method
+    assert abs(ll.measure.serialized_size(shuttle_forest) - len(pickle.dumps(shuttle_forest.forest))) < 5_000
+    assert (
+        shuttle_forest.nodes > 50
+        and "contamination 0.0" in shuttle_forest.method
+        and "without labels" in shuttle_forest.method
+    )
 
 
-def test_forest_is_seeded_and_config_is_validated(task, forest):
-    again = anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
-    assert torch.equal(forest(task.example(20)), again(task.example(20)))
+def test_forest_is_seeded_and_config_is_validated(shuttle, shuttle_forest):
+    again = anomaly.isolation_forest(shuttle, anomaly.ForestConfig(n_estimators=50))
+    assert torch.equal(shuttle_forest(shuttle.example(20)), again(shuttle.example(20)))
     normal_only = anomaly.isolation_forest(
-        task, anomaly.ForestConfig(n_estimators=10, fit_on="normal", contamination=0.01)
+        shuttle, anomaly.ForestConfig(n_estimators=10, fit_on="normal", contamination=0.01)
     )
     assert "normal training rows" in normal_only.method and "contamination 0.0100" in normal_only.method
     with pytest.raises(ValueError, match="fit_on.*'all', 'normal'"):
@@ -66,12 +55,12 @@ def test_forest_is_seeded_and_config_is_validated(task, forest):
         anomaly.ForestConfig(n_estimators=0)
 
 
-def test_alarm_rates_agree_with_metrics_and_move_with_the_threshold(task, small):
-    labels, scores = anomaly.anomaly_scores(small, task)
+def test_alarm_rates_agree_with_metrics_and_move_with_the_threshold(shuttle, shuttle_small):
+    labels, scores = anomaly.anomaly_scores(shuttle_small, shuttle)
     assert labels.sum() == 702 and len(labels) == 9820  # the test split's anomalies
     at_zero = anomaly.alarm_rates(labels, scores)
-    assert at_zero["balanced_accuracy"] == pytest.approx(ll.train.evaluate(small, task))
-    y, pred = metrics.predictions(small, task.test)
+    assert at_zero["balanced_accuracy"] == pytest.approx(ll.train.evaluate(shuttle_small, shuttle))
+    y, pred = metrics.predictions(shuttle_small, shuttle.test)
     assert at_zero["sensitivity"] == pytest.approx(metrics.sensitivity(metrics.confusion(y, pred, 2), 1))
     assert anomaly.alarm_rates(labels, scores, -math.inf)["sensitivity"] == 1.0
     everything = anomaly.alarm_rates(labels, scores, math.inf)
@@ -90,10 +79,10 @@ def test_per_day_arithmetic():
     assert ll.checks.industrial.false_alarms_per_day(anomaly.daily_false_alarms).startswith("correct")
 
 
-def test_compare_detectors_labels_every_number(task, small, forest):
-    report = anomaly.compare_detectors({"small": small, "forest": forest}, task, repeats=3, rounds=2)
+def test_compare_detectors_labels_every_number(shuttle, shuttle_small, shuttle_forest):
+    report = anomaly.compare_detectors({"small": shuttle_small, "forest": shuttle_forest}, shuttle, repeats=3, rounds=2)
     assert report.value("small", "balanced_accuracy") > 95 and report.value("forest", "sensitivity") > 80
-    assert report.value("forest", "params") == forest.nodes
+    assert report.value("forest", "params") == shuttle_forest.nodes
     assert report.value("small", "energy_modelled_per_inference") > 0
     assert not [r for r in report.rows if r["model"] == "forest" and r["metric"] == "energy_modelled_per_inference"]
     assert all(r["method"] for r in report.rows)
@@ -116,13 +105,13 @@ def test_response_times_add_assumed_round_trips_to_measured_latency():
         anomaly.response_times(measured, ["forest"])
 
 
-def test_threshold_curve_is_monotonic(task, small):
-    curve = anomaly.threshold_curve(*anomaly.anomaly_scores(small, task, "val"), points=21)
+def test_threshold_curve_is_monotonic(shuttle, shuttle_small):
+    curve = anomaly.threshold_curve(*anomaly.anomaly_scores(shuttle_small, shuttle, "val"), points=21)
     assert len(curve["threshold"]) == 21
     assert np.all(np.diff(curve["sensitivity"]) <= 0) and np.all(np.diff(curve["specificity"]) >= 0)
 
 
-def test_scores_need_a_positive_class(task, small):
+def test_scores_need_a_positive_class(shuttle, shuttle_small):
     digits = ll.load("digits")
     with pytest.raises(ValueError, match="positive class"):
-        anomaly.anomaly_scores(small, digits)
+        anomaly.anomaly_scores(shuttle_small, digits)

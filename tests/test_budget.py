@@ -5,16 +5,6 @@ import lightlab as ll
 from lightlab.measurement import budget
 
 
-@pytest.fixture(scope="module")
-def kws():
-    return ll.load("spoken_digits")
-
-
-@pytest.fixture(scope="module")
-def small():
-    return ll.zoo.pretrained("spoken_digits-small")
-
-
 def test_device_table_has_sources_and_lookup_names_the_choices():
     for device in budget.DEVICE_BUDGETS.values():
         assert device.ram > 0 and device.flash > device.ram and device.source
@@ -26,10 +16,10 @@ def test_device_table_has_sources_and_lookup_names_the_choices():
         budget.Device("broken", ram=0, flash=1024, weights_in_ram=False, source="a test")
 
 
-def test_fp32_needs_are_measured_from_the_file_and_the_layers(kws, small):
-    fit = budget.fits(small, kws.example(8), "MCU (nRF52840)", name="small")
+def test_fp32_needs_are_measured_from_the_file_and_the_layers(kws, kws_small):
+    fit = budget.fits(kws_small, kws.example(8), "MCU (nRF52840)", name="small")
     assert fit.ok and fit.precision == "fp32"
-    assert fit.flash_used == ll.measure.serialized_size(small)
+    assert fit.flash_used == ll.measure.serialized_size(kws_small)
     # The largest layer is Flatten: 32 x 13 float32 values in and out; the weights stay in flash on an MCU.
     assert fit.ram_used == 2 * 32 * 13 * 4
     assert fit.message.startswith("small (fp32) fits MCU (nRF52840)")
@@ -45,18 +35,18 @@ def test_a_model_too_large_is_refused_with_the_overshoot(kws):
     assert "does NOT fit" in fit.message and f"flash 6.09 MB of 1 MB (over by {over:.3g} MB)" in fit.message
 
 
-def test_devices_that_load_weights_add_them_to_ram(kws, small):
-    mcu = budget.fits(small, kws.example(1), "MCU (nRF52840)")
-    phone = budget.fits(small, kws.example(1), "phone (Pixel 8)")
+def test_devices_that_load_weights_add_them_to_ram(kws, kws_small):
+    mcu = budget.fits(kws_small, kws.example(1), "MCU (nRF52840)")
+    phone = budget.fits(kws_small, kws.example(1), "phone (Pixel 8)")
     assert phone.ram_used == mcu.ram_used + mcu.flash_used
     own = budget.Device("tiny", ram=1024, flash=256 * 1024, weights_in_ram=False, source="made up for a test")
-    fit = budget.fits(small, kws.example(1), own)
+    fit = budget.fits(kws_small, kws.example(1), own)
     assert not fit.fits_ram and fit.fits_flash and "RAM 3.25 KB of 1 KB (over by 2.25 KB)" in fit.message
 
 
-def test_wrong_input_is_a_clear_error(small, digits):
+def test_wrong_input_is_a_clear_error(kws_small, digits):
     with pytest.raises(ValueError, match="does not accept inputs of shape \\[1, 8, 8\\]"):
-        budget.fits(small, digits.example(1), "MCU (nRF52840)")
+        budget.fits(kws_small, digits.example(1), "MCU (nRF52840)")
 
 
 def test_int8_activations_are_counted_as_onnx_runtime_runs_them(kws):
@@ -68,7 +58,7 @@ def test_int8_activations_are_counted_as_onnx_runtime_runs_them(kws):
     assert budget.activation_bytes(int8, kws.example(1)) == 12 * 416
 
 
-def test_onnx_models_are_recognised_by_their_bytes_not_their_class(kws, small):
+def test_onnx_models_are_recognised_by_their_bytes_not_their_class(kws, kws_small):
     class Wrapped(torch.nn.Module):  # any module with an .onnx file counts as one, as for measure.file_size
         def __init__(self, inner):
             super().__init__()
@@ -77,7 +67,7 @@ def test_onnx_models_are_recognised_by_their_bytes_not_their_class(kws, small):
         def forward(self, x):
             return self.inner(x)
 
-    int8 = ll.quantize.quantize(small, ll.quantize.QuantConfig(backend="onnxruntime", calibration=kws))
+    int8 = ll.quantize.quantize(kws_small, ll.quantize.QuantConfig(backend="onnxruntime", calibration=kws))
     fit = budget.fits(Wrapped(int8), kws.example(1), "MCU (nRF52840)")
     assert fit.flash_used == len(int8.onnx_bytes) and "operators of the .onnx graph" in fit.ram_method
     assert fit.ram_used == budget.activation_bytes(int8, kws.example(1))

@@ -4,28 +4,12 @@ import numpy as np
 import pytest
 from _figures import problems
 
-import lightlab as ll
 from lightlab.applications import anomaly
 from lightlab.face.views import anomaly as anomaly_views
 
 
-@pytest.fixture(scope="module")
-def task():
-    return ll.load("shuttle")
-
-
-@pytest.fixture(scope="module")
-def forest(task):
-    return anomaly.isolation_forest(task, anomaly.ForestConfig(n_estimators=50))
-
-
-@pytest.fixture(scope="module")
-def small():
-    return ll.zoo.pretrained("shuttle-small")
-
-
-def test_alarm_curves_draw_rates_and_per_day_figures(task, small):
-    curve = anomaly.threshold_curve(*anomaly.anomaly_scores(small, task, "val"), points=11)
+def test_alarm_curves_draw_rates_and_per_day_figures(shuttle, shuttle_small):
+    curve = anomaly.threshold_curve(*anomaly.anomaly_scores(shuttle_small, shuttle, "val"), points=11)
     fig = anomaly_views.plot_alarm_curves(curve, threshold=0.0)
     names = [trace.name for trace in fig.data]
     assert names == ["sensitivity", "specificity", "false alarms per day", "missed per day", "cost per day"]
@@ -34,8 +18,8 @@ def test_alarm_curves_draw_rates_and_per_day_figures(task, small):
     assert problems(fig.to_plotly_json()) == []
 
 
-def test_explorer_recounts_alarms_on_every_control(task, small, forest):
-    explorer = anomaly_views.AlarmExplorer({"small": small, "forest": forest}, task)
+def test_explorer_recounts_alarms_on_every_control(shuttle, shuttle_small, shuttle_forest):
+    explorer = anomaly_views.AlarmExplorer({"small": shuttle_small, "forest": shuttle_forest}, shuttle)
     first = explorer.run()
     assert explorer.threshold.value == 0.0 and "small" in explorer.summary.value
     explorer.threshold.value = explorer.threshold.max

@@ -11,18 +11,8 @@ from lightlab.measurement import budget
 
 
 @pytest.fixture(scope="module")
-def kws():
-    return ll.load("spoken_digits")
-
-
-@pytest.fixture(scope="module")
-def small():
-    return ll.zoo.pretrained("spoken_digits-small")
-
-
-@pytest.fixture(scope="module")
-def picker(kws, small):
-    return budget_views.DevicePicker({"large": ll.zoo.pretrained("spoken_digits-large"), "small": small}, kws)
+def picker(kws, kws_small):
+    return budget_views.DevicePicker({"large": ll.zoo.pretrained("spoken_digits-large"), "small": kws_small}, kws)
 
 
 def test_picker_quantizes_to_int8_and_checks_the_onnx_file(picker, kws):
@@ -43,8 +33,8 @@ def test_picker_quantizes_to_int8_and_checks_the_onnx_file(picker, kws):
     assert [trace.name for trace in figure.data] == ["flash", "RAM"] and len(figure.data[0].x) == 2
 
 
-def test_the_budget_label_keeps_the_log_axis_near_the_data(kws, small):
-    fits = [budget.fits(small, kws.example(1), device) for device in ("MCU (nRF52840)", "phone (Pixel 8)")]
+def test_the_budget_label_keeps_the_log_axis_near_the_data(kws, kws_small):
+    fits = [budget.fits(kws_small, kws.example(1), device) for device in ("MCU (nRF52840)", "phone (Pixel 8)")]
     fig = budget_views.plot_fits(fits)
     # On a log axis plotly reads an annotation's y as log10(y): annotation_text on hline(y=100) would sit at
     # 10^100 and stretch the axis to it. Every annotation must sit within a few decades of the bars.

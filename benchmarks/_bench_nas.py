@@ -93,7 +93,7 @@ def _run(targets: list[dict]) -> list[ll.Report]:
 
 def _judged(targets: list[dict], name: str, value: float, goal: str, met: bool, report: ll.Report) -> None:
     """Append a target judged on ``report``'s timings: "not measurable now" when other processes disturbed one."""
-    notes = [r["note"] for r in report.rows if "disturbed" in (r.get("note") or "")]
+    notes = [r["note"] for r in report.disturbed()]
     target(targets, name, value, goal, None if notes else met, f"{NOT_MEASURABLE} ({notes[0]})" if notes else "")
 
 

@@ -42,9 +42,8 @@ def ratio_target(
     passes: Callable[[float], bool],
 ) -> float:
     """Append a target on ``metric`` of ``top`` / ``bottom``; "not measurable now" if either row was disturbed."""
-    rows = [r for r in report.rows if r["metric"] == metric and r["model"] in (top, bottom)]
     ratio = report.ratio(metric, top, bottom)
-    disturbed = [r["note"] for r in rows if "disturbed" in (r.get("note") or "")]
+    disturbed = [r["note"] for r in report.disturbed([metric], [top, bottom])]
     if disturbed:
         target(targets, name, ratio, goal, None, f"{NOT_MEASURABLE} ({disturbed[0]})")
     else:

@@ -90,3 +90,11 @@ def test_extend_takes_row_dicts_through_add_with_one_schema():
     assert report.rows == [{k: v for k, v in row.items() if k != "macs"}]
     with pytest.raises(ValueError, match="no method"):
         ll.Report().extend([{**row, "method": ""}])
+
+
+def test_disturbed_rows_can_be_picked_by_metric_and_model():
+    report = _pair()
+    report.rows[2]["note"] = "disturbed: other processes used 1.0 cores while timing"
+    assert report.disturbed() == [report.rows[2]]
+    assert report.disturbed(["latency_p50_b1"], ["large"]) == [report.rows[2]]
+    assert report.disturbed(["latency_p50_b1"], ["small"]) == [] and report.disturbed(["size"]) == []

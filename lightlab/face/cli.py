@@ -45,7 +45,7 @@ def summary(report, large: str, small: str, country: str, metric: str = "accurac
         f"4. Cost: {report.value(small, 'compute_s_per_million'):.2f} vs "
         f"{report.value(large, 'compute_s_per_million'):.1f} CPU-seconds per million inferences",
     ]
-    disturbed = [f"{r['model']}/{r['metric']}" for r in report.rows if "disturbed" in (r.get("note") or "")]
+    disturbed = [f"{r['model']}/{r['metric']}" for r in report.disturbed()]
     if disturbed:
         lines.append(
             f"Warning: other processes loaded the CPU during {len(disturbed)} measurements "

@@ -148,7 +148,7 @@ class BenchExplorer(Explorer):
         big, small = list(self.models)[0], list(self.models)[-1]
         b = self.batch.value
         speed = report.ratio(f"latency_p50_b{b}", big, small)
-        busy = any(r.get("note", "").startswith("disturbed") for r in report.rows)
+        busy = bool(report.disturbed())
         return (
             f"batch {b}, {self.threads.value} thread(s): {small} is {speed:.0f}x faster than {big} "
             f"({report.value(small, 'latency_per_sample'):.4f} vs "

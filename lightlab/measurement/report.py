@@ -100,7 +100,16 @@ class Report:
         if "above_idle" in row["metric"] and row["value"] < 0:
             return "below idle (noise)"  # the run drew less than the idle baseline: the difference is noise
         text = human(row["value"], row["unit"])
-        return f"{text} (disturbed)" if "disturbed" in (row.get("note") or "") else text
+        return f"{text} (disturbed)" if is_disturbed(row) else text
+
+    def disturbed(self, metrics: Iterable[str] | None = None, models: Iterable[str] | None = None) -> list[dict]:
+        """Return the rows (of ``metrics`` and ``models``, default all) that other processes disturbed."""
+        metrics, models = set(metrics or []), set(models or [])
+        return [
+            r
+            for r in self.rows
+            if is_disturbed(r) and (not metrics or r["metric"] in metrics) and (not models or r["model"] in models)
+        ]
 
     def _find(self, model: str, metric: str) -> dict | None:
         return next((r for r in self.rows if r["model"] == model and r["metric"] == metric), None)
@@ -188,11 +197,16 @@ class Report:
         return self.table().to_html()
 
 
+def is_disturbed(row: dict) -> bool:
+    """Return True when ``row`` carries the note that other processes disturbed its measurement."""
+    return "disturbed" in (row.get("note") or "")
+
+
 def _ratio(base: dict | None, this: dict | None) -> str:
     """Return this / base as 'N×', or why there is no honest ratio."""
     if base is None or this is None or not base["value"] or math.isnan(base["value"]) or math.isnan(this["value"]):
         return ""
-    if "disturbed" in (base.get("note") or "") + (this.get("note") or ""):
+    if is_disturbed(base) or is_disturbed(this):
         return "not measurable now (disturbed)"
     if "above_idle" in base["metric"] and min(base["value"], this["value"]) <= 0:
         return ""

@@ -93,11 +93,6 @@ class CascadeExplorer(Explorer):
             f"{report.value('cloud only (large)', 'accuracy'):.1f}), {report.value(name, 'offload_share'):.0f} % "
             f"sent to the cloud, mean latency {report.value(name, 'latency_mean'):.1f} ms, "
             f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device (modelled)"
-            + ("; the model timings were disturbed by other programs" if _disturbed(report) else "")
+            + ("; the model timings were disturbed by other programs" if report.disturbed() else "")
         )
         return report
-
-
-def _disturbed(report: Report) -> bool:
-    """Return True when a timing behind ``report`` was disturbed by other programs."""
-    return any("disturbed" in (r.get("note") or "") for r in report.rows)

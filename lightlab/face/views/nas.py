@@ -94,7 +94,7 @@ def plot_table_check(check: Report) -> go.Figure:
     measured = [check.value(n, metric) for n in names]
     predicted = [check.value(n, "latency_predicted") for n in names]
     error = float(np.median([check.value(n, "prediction_error") for n in names]))
-    disturbed = any("disturbed" in (r.get("note") or "") for r in check.rows)
+    disturbed = bool(check.disturbed())
     ends = [min(measured + predicted), max(measured + predicted)]
     fig = go.Figure(go.Scatter(x=ends, y=ends, mode="lines", name="prediction = measurement", line={"dash": "dot"}))
     fig.add_scatter(x=measured, y=predicted, mode="markers", text=names, name="candidates", marker={"size": 10})

@@ -12,7 +12,7 @@ from lightlab.data.tasks import Task
 from lightlab.face import plots
 from lightlab.face.widgets import FULL_LABEL, Explorer
 from lightlab.measurement.measure import count_params
-from lightlab.measurement.report import Report
+from lightlab.measurement.report import Report, is_disturbed
 from lightlab.measurement.units import human
 from lightlab.techniques.int8 import benchmark
 from lightlab.techniques.quantize import (
@@ -143,7 +143,7 @@ class QuantExplorer(Explorer):
             row = next(r for r in report.rows if r["model"] == label and r["metric"] == "speedup")
             speed = (
                 "speed-up not measurable now (other processes disturbed the timing)"
-                if "disturbed" in (row.get("note") or "")
+                if is_disturbed(row)
                 else f"{human(row['value'], 'x')} the speed of fp32 at batch {self.batch} (measured)"
             )
             size = report.ratio("size", label, "fp32")

@@ -95,9 +95,7 @@ class Controller:
         )
         self.widest = self.points[-1]
         # Latencies that other programs disturbed are still the best measured, but a pick made on them says so.
-        self.disturbed = any(
-            "disturbed" in (r.get("note") or "") for r in profile_report.rows if r["metric"] in latency
-        )
+        self.disturbed = bool(profile_report.disturbed(latency))
 
     def energy_limit(self, budget: ResourceBudget) -> float:
         """Return the energy per inference ``budget`` allows (J): its own cap and the battery's, whichever is less."""

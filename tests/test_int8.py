@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import lightlab as ll
-from lightlab.techniques.int8 import benchmark, calibration_inputs, timing_inputs
+from lightlab.techniques.int8 import benchmark, calibration_inputs
 
 
 def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
@@ -11,13 +11,6 @@ def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
     assert calibration_inputs(torch.zeros(10, 3), 320).shape == (10, 3)
     with pytest.raises(TypeError, match="Task, DataLoader or tensor"):
         calibration_inputs([1, 2], 320)
-
-
-def test_timing_inputs_come_from_a_task_or_an_example(digits):
-    assert timing_inputs(digits, None, 8).shape == (8, 1, 8, 8)
-    assert timing_inputs(None, torch.ones(3, 5), 4).shape == (4, 5)
-    with pytest.raises(ValueError, match="task=.*example="):
-        timing_inputs(None, None, 4)
 
 
 def test_benchmark_times_side_by_side_and_flags_a_disturbed_speedup(digits, zoo_models, monkeypatch):

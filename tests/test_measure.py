@@ -93,3 +93,10 @@ def test_interleaved_keeps_each_models_best_round():
     timings = ll.measure.interleaved(models, torch.zeros(4, 8), rounds=3, repeats=5)
     assert set(timings) == {"a", "b"}
     assert all(t.p50 > 0 and len(t.samples_ms) == 5 for t in timings.values())
+
+
+def test_batch_inputs_come_from_an_example_or_a_task(digits):
+    assert measure.batch_inputs(digits, None, 8).shape == (8, 1, 8, 8)
+    assert measure.batch_inputs(None, torch.ones(3, 5), 4).shape == (4, 5)
+    with pytest.raises(ValueError, match="task=.*example="):
+        measure.batch_inputs(None, None, 4)

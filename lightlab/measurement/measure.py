@@ -199,6 +199,15 @@ def add_timing(report: Report, name: str, t: Timing, metric: str | None = None, 
         report.add(name, metric.replace("p50", "p90"), t.p90, "ms", t.method, note=t.note)
 
 
+def batch_inputs(task: Task | None, example: torch.Tensor | None, batch: int) -> torch.Tensor:
+    """Return ``batch`` inputs to time on: real test inputs of ``task``, or else ``example``'s first row repeated."""
+    if task is not None:
+        return task.example(batch)
+    if example is None:
+        raise ValueError("pass task=... (real inputs, adds accuracy) or example=... (an input tensor)")
+    return example[:1].expand(batch, *example.shape[1:]).contiguous()
+
+
 def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task | None) -> None:
     """Raise a clear error when ``model`` cannot take ``example`` or gives the wrong number of outputs."""
     expected = (
@@ -322,7 +331,8 @@ def measure(
         )
         report.extend([modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name)])
     for b in batch_sizes:
-        x = example[:1].expand(b, *example.shape[1:]).contiguous() if example is not None else task.example(b)
+        # A given example is what gets timed; the task then only gives the accuracy.
+        x = batch_inputs(None if example is not None else task, example, b)
         for name, t in interleaved(models, x, repeats=repeats).items():
             add_timing(report, name, t, p90=True)
             if b == max(batch_sizes):
@@ -349,10 +359,6 @@ def _add_energy(
     progress: bool,
 ) -> None:
     """Append CodeCarbon energy rows (measured or estimated, as labelled) for every model."""
-    x = (
-        example
-        if example is not None and example.shape[0] >= batch
-        else (task.example(batch) if task is not None else example[:1].expand(batch, *example.shape[1:]).contiguous())
-    )
+    x = example if example is not None and example.shape[0] >= batch else batch_inputs(task, example, batch)
     report.extend(measure_energy(dict(models), x, country=country, progress=progress))
     report.environment["energy_method"] = method()

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from lightlab.data.tasks import Task
 from lightlab.measurement.measure import (
     add_timing,
+    batch_inputs,
     count_macs,
     count_params,
     environment,
@@ -188,15 +189,6 @@ def torchao_int8(model: nn.Module, cfg: Int8Settings) -> nn.Module:
     return torch.compile(new) if cfg.compile else new
 
 
-def timing_inputs(task: Task | None, example: torch.Tensor | None, batch: int) -> torch.Tensor:
-    """Return a batch of ``batch`` inputs: real test inputs of ``task``, or ``example``'s first row repeated."""
-    if task is not None:
-        return task.example(batch)
-    if example is None:
-        raise ValueError("pass task=... (real inputs, adds accuracy) or example=... (an input tensor)")
-    return example[:1].expand(batch, *example.shape[1:]).contiguous()
-
-
 def benchmark(
     models: dict[str, nn.Module],
     *,
@@ -212,7 +204,7 @@ def benchmark(
     speed-up built from a disturbed timing carries its note. ``timed=False`` suits simulated (fake-quantized)
     models, whose speed says nothing about the real thing.
     """
-    x = timing_inputs(task, example, batch)
+    x = batch_inputs(task, example, batch)
     report = Report(environment=environment())
     for name, m in models.items():
         if task is not None:

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 
 from lightlab import config
 from lightlab.data.tasks import Task
-from lightlab.measurement.measure import count_macs, environment
+from lightlab.measurement.measure import batch_inputs, count_macs, environment
 from lightlab.measurement.report import Report
 from lightlab.models.onnx import OnnxModel, export_onnx
 from lightlab.techniques import int8
@@ -374,7 +374,7 @@ def compare_backends(
     (convolutions stay float32, noted in the rows). Timing: ``ll.int8.benchmark``.
     """
     reference = copy.deepcopy(model).eval()
-    one = int8.timing_inputs(task, example, 1)
+    one = batch_inputs(task, example, 1)
     mode = "static" if any(isinstance(m, int8.CONV) for m in reference.modules()) else "dynamic"
     exported = export_onnx(reference, one)
     calibration = task if task is not None else example

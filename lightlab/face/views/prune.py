@@ -107,10 +107,10 @@ class PruneExplorer(Explorer):
         b = self.batch_size
         metric = f"latency_p50_b{b}"
         before, after = (human(report.value(m, metric), "ms") for m in ("original", "pruned"))
-        ratio = report.versus("original", [metric]).iloc[0]["pruned / original"]  # or why it is not measurable
+        ratio = report.versus("original", [metric]).iloc[0]["pruned / original"]
         latency = (
             f"latency at batch {b}: not measurable now (other processes disturbed the timing; move a control to rerun)"
-            if "disturbed" in ratio
+            if report.disturbed([metric])
             else f"latency at batch {b}: {ratio} the original's ({before} -> {after}, measured)"
         )
         if not GRANULARITIES[self.granularity.value][1]:

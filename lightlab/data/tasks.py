@@ -103,6 +103,7 @@ CHECKSUMS = {
     "spoken_digits/spoken_digits.npz": "773da780c0941f051e9e21faa4610ca7c73717b65a33b9411ebc5f67122aeff5",
     "activity/activity.npz": "7aa5d288a688537d05a9ce737fca1a3c5a2a25b1d548a437ba85d90330792ee6",
     "faces/faces.npz": "7bb858e7f6c592399f2b1321ca01a84dd62359dc4bd982f187f9a37de292f8e7",
+    "python_tutorial/tutorial.json": "a5209d17cf1e7880514e3a20633d6ec8dc69f85f10b817bd6404bb5cf444c9ab",
 }
 
 

@@ -90,3 +90,20 @@ def preset(value, presets: dict, kind: type, how_to_build: str):
             f"unknown {kind.__name__.lower()} {value!r}; use one of {', '.join(presets)} or {how_to_build}"
         )
     return presets[value]
+
+
+def return_freed_memory() -> bool:
+    """Make glibc hand freed tensors of 1 MB or more straight back to the OS; return whether it could.
+
+    By default glibc raises its mmap threshold as large blocks are freed, so later tensors up to 32 MB come from a
+    heap that never shrinks: quantizing a 135 M-parameter model then leaves hundreds of MB of freed memory counted
+    against a 2 GB Binder limit. A fixed threshold keeps the memory in use close to what is alive.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if not name or "libc.so" not in name:
+        return False  # not glibc (macOS, Windows, musl): nothing to tune
+    m_mmap_threshold = -3
+    return bool(ctypes.CDLL(name).mallopt(m_mmap_threshold, 1 << 20))

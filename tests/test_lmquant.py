@@ -68,3 +68,11 @@ def test_bad_configs_and_inputs_fail_before_any_work(tiny_llama):
         W8A8Config(alpha=2.0)
     with pytest.raises(ValueError, match="SmoothQuant needs calibration"):
         lmquant.w8a8(tiny_llama, W8A8Config(alpha=0.5))
+
+
+def test_presets_name_the_ladder(tiny_llama):
+    q = lmquant.from_preset(tiny_llama, "int4")
+    assert q.model.layers[0].mlp.up_proj.grid == Grid(4, 32)
+    assert isinstance(lmquant.from_preset(tiny_llama, "w8a8").model.layers[0].mlp.up_proj, W8A8Linear)
+    with pytest.raises(ValueError, match="unknown quantization preset 'int5'; use one of int8, int4"):
+        lmquant.from_preset(tiny_llama, "int5")

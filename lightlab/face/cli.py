@@ -68,24 +68,62 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     start = time.perf_counter()
-    task = loaders.load(args.task)
-    names = [zoo.resolve(n.strip(), args.task) for n in args.models.split(",") if n.strip()]
-    models = {n: zoo.pretrained(n) for n in names}
-    report = measure.measure(models, task, energy=not args.no_energy, country=args.country, progress=True)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    if args.task == "text" or any(n.startswith(LANGUAGE_MODELS) for n in names):
+        report, figures = _bench_text(names, args)
+    else:
+        task = loaders.load(args.task)
+        names = [zoo.resolve(n, args.task) for n in names]
+        models = {n: zoo.pretrained(n) for n in names}
+        report = measure.measure(models, task, energy=not args.no_energy, country=args.country, progress=True)
+        figures = [plots.report_bars(report), plots.tradeoff(report)]
     report.environment["seconds"] = round(time.perf_counter() - start, 1)
     table = report.versus(names[0], models=names) if len(names) >= 2 else report.table()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
-    if len(names) >= 2:
+    if len(names) >= 2 and args.task != "text":
         print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric)))
     report.to_csv(out / "bench.csv")
     report.to_json(out / "bench.json")
-    figures = [plots.report_bars(report), plots.tradeoff(report)]
     report.to_html(out / "report.html", title=f"lightlab bench: {args.task}", figures=figures)
     print(
         f"\nwrote {out / 'bench.csv'}, {out / 'bench.json'}, {out / 'report.html'} in {report.environment['seconds']} s"
     )
     return 0
+
+
+LANGUAGE_MODELS = ("smollm2-135m",)
+TEXT_METRICS = ["file_size", "perplexity", "decode_tokens_per_s", "time_to_first_token", "energy_per_token"]
+
+
+def _bench_text(names: list[str], args: argparse.Namespace):
+    """Measure a language model and its quantized variants ("smollm2-135m-int4"): a Report and its figures."""
+    from lightlab.face import plots
+    from lightlab.measurement import generation
+    from lightlab.models import packaged
+    from lightlab.techniques import lmquant
+
+    args.task = "text"
+    base_name = LANGUAGE_MODELS[0]
+    presets = [n[len(base_name) + 1 :] if n != base_name else None for n in names]
+    unknown = [n for n, p in zip(names, presets, strict=True) if not n.startswith(base_name) or p == ""]
+    bad = [p for p in presets if p is not None and p not in lmquant.PRESETS]
+    if unknown or bad:
+        raise ValueError(
+            f"unknown language model {(unknown or bad)[0]!r}; use {base_name} or {base_name}-PRESET with PRESET one "
+            f"of {', '.join(lmquant.PRESETS)}"
+        )
+    base = packaged.load(base_name)
+    tok = packaged.tokenizer(base_name)
+    calibration = packaged.calibration_ids(tok, samples=8)
+    models = {
+        n: base if p is None else lmquant.from_preset(base, p, calibration) for n, p in zip(names, presets, strict=True)
+    }
+    msgs = [{"role": "user", "content": "What is a Python list, in two sentences?"}]
+    prompt = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt")["input_ids"]
+    text = packaged.text_ids(tok, "test", tokens=384)
+    report = generation.measure_lm(models, prompt, text, new_tokens=32, energy=not args.no_energy)
+    return report, [plots.report_bars(report, TEXT_METRICS), plots.tradeoff(report, "file_size", "perplexity")]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -240,8 +278,12 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lightlab", description="Teach and measure lightweight AI.")
     sub = p.add_subparsers(dest="command", required=True)
     b = sub.add_parser("bench", help="compare models on a task: accuracy, size, speed, energy")
-    b.add_argument("--task", default="digits")
-    b.add_argument("--models", default="large,small", help="comma-separated zoo names (short or full)")
+    b.add_argument("--task", default="digits", help="a task of `lightlab data`, or 'text' for language models")
+    b.add_argument(
+        "--models",
+        default="large,small",
+        help="comma-separated zoo names (short or full), or smollm2-135m and its variants such as smollm2-135m-int4",
+    )
     b.add_argument("--quick", action="store_true", help="fewer repeats and shorter energy windows")
     b.add_argument("--out", default="bench-out", help="folder for bench.csv, bench.json, report.html")
     b.add_argument("--country", default="FRA", help="ISO-3 code for the grid's carbon intensity")

@@ -131,7 +131,7 @@ def _machine_checks() -> list[Check]:
 
 def _offline_checks() -> list[Check]:
     from lightlab.data import tasks
-    from lightlab.models import zoo
+    from lightlab.models import packaged, zoo
 
     checks = []
     for relative in tasks.CHECKSUMS:
@@ -146,6 +146,12 @@ def _offline_checks() -> list[Check]:
             checks.append(Check(f"weights {name}", "present, sha256 ok"))
         except zoo.WeightsError as err:
             checks.append(Check(f"weights {name}", "unusable", False, str(err)))
+    for name in packaged.names():  # real pretrained models: found in their packages, never downloaded
+        try:
+            packaged.path(name)
+            checks.append(Check(f"pretrained {name}", "installed, sha256 ok"))
+        except (packaged.PackageMissing, packaged.WeightsError) as err:
+            checks.append(Check(f"pretrained {name}", "unusable", False, str(err)))
     return checks
 
 

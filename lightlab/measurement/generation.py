@@ -115,21 +115,25 @@ def interleaved_generation(
 
 
 @torch.inference_mode()
-def perplexity(model: nn.Module, ids: torch.Tensor, window: int | None = None) -> float:
-    """Return exp(mean next-token loss) over ``ids`` read in consecutive windows (default 256 tokens or the context)."""
+def token_losses(model: nn.Module, ids: torch.Tensor, window: int | None = None) -> torch.Tensor:
+    """Return the loss (-log p) of each token of ``ids`` after the first, reading consecutive windows (default 256)."""
     ids = check_ids(model, ids)
     window = min(256, context_length(model)) if window is None else window
     if window < 2 or window > context_length(model):
         raise ValueError(f"window must be between 2 and the context ({context_length(model)}), got {window}")
-    total, count = 0.0, 0
+    losses = []
     for start in range(0, ids.shape[1] - 1, window):
         chunk = ids[:, start : start + window]
         if chunk.shape[1] < 2:
             break
         logits = model(chunk, use_cache=False).logits[:, :-1].float()
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), chunk[:, 1:].flatten(), reduction="sum")
-        total, count = total + float(loss), count + chunk.shape[1] - 1
-    return math.exp(total / count)
+        losses.append(torch.nn.functional.cross_entropy(logits[0], chunk[0, 1:], reduction="none"))
+    return torch.cat(losses)
+
+
+def perplexity(model: nn.Module, ids: torch.Tensor, window: int | None = None) -> float:
+    """Return exp(mean next-token loss) over ``ids`` (the first token of each window is only read, not scored)."""
+    return math.exp(float(token_losses(model, ids, window).mean()))
 
 
 def weight_bytes(model: nn.Module) -> int:

@@ -72,6 +72,27 @@ class W8A8Config:
             raise ValueError(f"embedding must be 'int8' or 'fp32', got {self.embedding!r}")
 
 
+# Named variants, as the CLI and the benchmark spell them: "smollm2-135m-int4" is the base model with preset "int4".
+PRESETS = {
+    "int8": LMQuantConfig(Grid(8, "channel", symmetric=True)),
+    "int4": LMQuantConfig(Grid(4, 32)),
+    "int4-g64": LMQuantConfig(Grid(4, 64)),
+    "int3": LMQuantConfig(Grid(3, 32)),
+    "int3-gptq": LMQuantConfig(Grid(3, 32), "gptq"),
+    "int3-awq": LMQuantConfig(Grid(3, 32), "awq"),
+    "w8a8": W8A8Config(alpha=None),
+    "w8a8-smooth": W8A8Config(alpha=0.7),
+}
+
+
+def from_preset(model: nn.Module, name: str, calibration: torch.Tensor | None = None) -> nn.Module:
+    """Return ``model`` quantized by the preset ``name`` (see ``PRESETS``)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown quantization preset {name!r}; use one of {', '.join(PRESETS)}")
+    cfg = PRESETS[name]
+    return w8a8(model, cfg, calibration) if isinstance(cfg, W8A8Config) else quantize_lm(model, cfg, calibration)
+
+
 def layers(model: nn.Module) -> nn.ModuleList:
     """Return the decoder layers of a Llama-architecture model, or raise saying what is supported."""
     blocks = getattr(getattr(model, "model", None), "layers", None)

@@ -98,6 +98,7 @@ TEXT_METRICS = ["file_size", "perplexity", "decode_tokens_per_s", "time_to_first
 
 def _bench_text(names: list[str], args: argparse.Namespace):
     """Measure a language model and its quantized variants ("smollm2-135m-int4"): a Report and its figures."""
+    from lightlab import config
     from lightlab.face import plots
     from lightlab.measurement import generation
     from lightlab.models import packaged
@@ -121,8 +122,9 @@ def _bench_text(names: list[str], args: argparse.Namespace):
     }
     msgs = [{"role": "user", "content": "What is a Python list, in two sentences?"}]
     prompt = tok.apply_chat_template(msgs, add_generation_prompt=True, return_tensors="pt")["input_ids"]
-    text = packaged.text_ids(tok, "test", tokens=384)
-    report = generation.measure_lm(models, prompt, text, new_tokens=32, energy=not args.no_energy)
+    text = packaged.text_ids(tok, "test", tokens=config.pick(384, 128))
+    new_tokens = config.pick(32, 12)
+    report = generation.measure_lm(models, prompt, text, new_tokens=new_tokens, energy=not args.no_energy)
     return report, [plots.report_bars(report, TEXT_METRICS), plots.tradeoff(report, "file_size", "perplexity")]
 
 

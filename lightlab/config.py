@@ -7,6 +7,7 @@ repeats, so notebooks finish in CI and on Binder within minutes.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import random
 from collections.abc import Iterator
@@ -92,6 +93,7 @@ def preset(value, presets: dict, kind: type, how_to_build: str):
     return presets[value]
 
 
+@functools.cache
 def return_freed_memory() -> bool:
     """Make glibc hand freed tensors of 1 MB or more straight back to the OS; return whether it could.
 
@@ -100,10 +102,11 @@ def return_freed_memory() -> bool:
     against a 2 GB Binder limit. A fixed threshold keeps the memory in use close to what is alive.
     """
     import ctypes
-    import ctypes.util
+    import platform
 
-    name = ctypes.util.find_library("c")
-    if not name or "libc.so" not in name:
-        return False  # not glibc (macOS, Windows, musl): nothing to tune
+    # Not ctypes.util.find_library: it runs ldconfig in a child process, and a child forked from a large kernel
+    # counts that kernel's memory a second time in the notebooks' memory budget test.
+    if platform.libc_ver()[0] != "glibc":
+        return False  # macOS, Windows, musl: nothing to tune
     m_mmap_threshold = -3
-    return bool(ctypes.CDLL(name).mallopt(m_mmap_threshold, 1 << 20))
+    return bool(ctypes.CDLL(None).mallopt(m_mmap_threshold, 1 << 20))  # None: the libc this process already uses

@@ -46,3 +46,13 @@ def test_epochs_has_one_default_rule(monkeypatch):
     assert config.epochs(None, 30, 6) == 6
     with pytest.raises(ValueError, match="at least 1, got 0"):
         config.epochs(0, 30, 6)
+
+
+def test_return_freed_memory_starts_no_child_process(monkeypatch):
+    import subprocess
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a child forked from a large kernel doubles its memory in the notebook budget test")
+
+    monkeypatch.setattr(subprocess, "Popen", refuse)
+    assert config.return_freed_memory.__wrapped__() in (True, False)

@@ -34,7 +34,7 @@ CELL_TIMEOUT_S = 30
 
 
 class RssSampler:
-    """Sample the peak resident memory of one process plus all its descendants every ``interval`` seconds."""
+    """Sample the peak memory of one process (resident) plus its descendants (their own pages) every ``interval`` s."""
 
     def __init__(self, interval: float = 0.1) -> None:
         self.interval = interval
@@ -55,12 +55,14 @@ class RssSampler:
 
     def _sample(self) -> int:
         proc = psutil.Process(self._pid)
-        total = 0
-        # Children come and go (e.g. a subprocess started by a cell); any of them may vanish mid-sum.
-        for p in [proc, *proc.children(recursive=True)]:
+        total = proc.memory_info().rss
+        # Children come and go (e.g. lscpu started by CodeCarbon); any of them may vanish mid-sum. A child forked
+        # from the kernel shares its pages until it writes them: count only the child's own (unique) pages, as a
+        # memory limit (a cgroup, Binder's 2 GB) does, not the kernel's memory a second time.
+        for p in proc.children(recursive=True):
             try:
-                total += p.memory_info().rss
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                total += p.memory_full_info().uss
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 pass
         return total
 

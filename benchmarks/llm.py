@@ -55,11 +55,11 @@ def main() -> tuple[list[dict], list[ll.Report]]:
     targets: list[dict] = []
     size = report.ratio("file_size", "int4", "fp32")
     target(targets, "int4 g32 file / fp32 file", size, "<= 0.30", size <= 0.30)
-    for name in ("int4", "int4-g64"):
-        ppl = report.ratio("perplexity", name, "fp32")
-        target(targets, f"{name} perplexity / dequantized baseline", ppl, "<= 1.10", ppl <= 1.10)
-    targets[-1]["met"] = None  # groups of 64 are shown, not judged: the target asks for 32 *or* 64
-    targets[-1]["note"] = "shown, not judged: the target is met by groups of 32 or 64 (the row above)"
+    # The target asks for groups of 32 *or* 64; both are shown, the better one is judged.
+    ppl = {name: report.ratio("perplexity", name, "fp32") for name in ("int4", "int4-g64")}
+    note = f"groups of 32: {ppl['int4']:.3f}, groups of 64: {ppl['int4-g64']:.3f}"
+    best = min(ppl.values())
+    target(targets, "int4 perplexity / dequantized baseline (best group)", best, "<= 1.10", best <= 1.10, note)
     better(targets, "int3: GPTQ perplexity / RTN", losses, "int3-gptq", "int3")
     better(targets, "int3: AWQ perplexity / RTN", losses, "int3-awq", "int3")
     better(targets, "W8A8 per tensor: SmoothQuant perplexity / naive", losses, "w8a8-smooth", "w8a8")

@@ -19,12 +19,9 @@ def hessian(inputs: torch.Tensor) -> torch.Tensor:
     return (2 / x.shape[0]) * x.T @ x
 
 
-def _column_grid(scale: torch.Tensor, offset: torch.Tensor, rows: int, cols: int) -> tuple[torch.Tensor, torch.Tensor]:
-    # Per-group values [rows or 1, groups] -> per-column [rows, cols].
-    scale, offset = scale.reshape(scale.shape[0], -1), offset.reshape(offset.shape[0], -1)
-    repeat = cols // scale.shape[1] if scale.shape[0] == rows else rows * cols // scale.shape[1]
-    expand = (lambda v: v.repeat_interleave(repeat, 1)) if scale.shape[0] == rows else (lambda v: v.expand(rows, cols))
-    return expand(scale).reshape(rows, cols), expand(offset).reshape(rows, cols)
+def _per_column(values: torch.Tensor, weight: torch.Tensor, grid: Grid) -> torch.Tensor:
+    # A per-group value [rows or 1, groups] spread onto every weight of its group: the shape of ``weight``.
+    return (grid.groups(torch.ones_like(weight)) * values[..., None]).reshape(weight.shape)
 
 
 @torch.no_grad()
@@ -39,7 +36,7 @@ def gptq(
     rows, cols = weight.shape
     _, scale, offset = quantize(weight, grid)
     # Work on columns as rows (contiguous), in float32; only the Hessian's inverse needs float64.
-    col_scale, col_offset = (v.T.contiguous() for v in _column_grid(scale, offset, rows, cols))
+    col_scale, col_offset = (_per_column(v, weight, grid).T.contiguous() for v in (scale, offset))
     top = 2**grid.bits - 1
     w = weight.float().T.contiguous()
     h = hessian(inputs)

@@ -43,5 +43,9 @@ def test_bad_grids_and_weights_are_explained():
         Grid(4, 0)
     with pytest.raises(ValueError, match="group_size 128 does not divide the layer's 576 input columns.*32, 64"):
         quantize(torch.randn(8, 576), Grid(4, 128))
-    with pytest.raises(ValueError, match="NaN or inf"):
-        quantize(torch.tensor([[float("nan")] * 32]), Grid(4, 32))
+    for bad in (float("nan"), float("inf"), -float("inf")):  # one bad weight among good ones, on either grid
+        weight = torch.randn(4, 64)
+        weight[2, 40] = bad
+        for symmetric in (False, True):
+            with pytest.raises(ValueError, match="NaN or inf"):
+                quantize(weight, Grid(4, 32, symmetric))

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import nbformat
@@ -76,6 +77,33 @@ class RssSampler:
             self._stop.wait(self.interval)
 
 
+class CellClock:
+    """Each code cell's wall time seen by the client, and its time in the kernel (from the kernel's own stamps)."""
+
+    def __init__(self) -> None:
+        self.times: dict[int, tuple[float, float]] = {}
+        self._start = 0.0
+
+    def started(self, cell, cell_index: int, **_kwargs) -> None:
+        self._start = time.perf_counter()
+
+    def finished(self, cell, cell_index: int, execute_reply: dict, **_kwargs) -> None:
+        wall = time.perf_counter() - self._start
+        began = execute_reply.get("metadata", {}).get("started")
+        ended = execute_reply.get("header", {}).get("date")
+        kernel = (ended - datetime.fromisoformat(began)).total_seconds() if began and ended else wall
+        self.times[cell_index] = (wall, kernel)
+
+    def slowest(self, n: int = 3) -> list[tuple[int, float, float]]:
+        ranked = sorted(self.times.items(), key=lambda kv: -kv[1][0])[:n]
+        return [(i, round(wall, 1), round(kernel, 1)) for i, (wall, kernel) in ranked]
+
+    @property
+    def client_wait(self) -> float:
+        """Seconds the client spent after the kernel had finished cells (nbclient's missed wake-ups, see above)."""
+        return sum(max(0.0, wall - kernel) for wall, kernel in self.times.values())
+
+
 def _record(name: str, entry: dict) -> None:
     """Merge this notebook's figures into test-artifacts/notebooks.json (one key per notebook)."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -100,12 +128,15 @@ def test_notebook_runs_within_budget(path: Path) -> None:
 
     # allow_errors stays False: only cells tagged "raises-exception" (the unsolved exercises) may raise,
     # which nbclient honours by default.
+    cells = CellClock()
     client = NotebookClient(
         nb,
         kernel_name="python3",
         timeout=CELL_TIMEOUT_S,
         resources={"metadata": {"path": str(path.parent)}},
         on_notebook_start=start_sampling,
+        on_cell_execute=cells.started,
+        on_cell_executed=cells.finished,
     )
     # The kernel inherits this environment: quick mode is the path learners on Binder take.
     env = {**os.environ, "LIGHTLAB_QUICK": "1"}
@@ -127,9 +158,12 @@ def test_notebook_runs_within_budget(path: Path) -> None:
                 "rss_samples": sampler.samples,
                 "quick": True,
                 "completed": completed,
+                "slowest_cells": cells.slowest(),
+                "client_wait_s": round(cells.client_wait, 2),
             },
         )
         print(f"{path.name}: peak RSS {peak_mb:.0f} MB, {seconds:.1f} s ({sampler.samples} samples)")
+        print(f"  slowest cells (wall s, kernel s): {cells.slowest()}; client wait {cells.client_wait:.1f} s")
 
     left = sorted(str(p.relative_to(path.parent)) for p in path.parent.rglob("*") if "__pycache__" not in p.parts)
     assert sorted(set(left) - {str(p.relative_to(path.parent)) for p in before}) == [], (
@@ -140,4 +174,7 @@ def test_notebook_runs_within_budget(path: Path) -> None:
     assert bad == [], f"{path.name}: figures a student cannot read:\n" + "\n".join(bad)
     assert sampler.samples > 0, "the memory sampler never saw the kernel process"
     assert sampler.peak <= MAX_RSS_BYTES, f"{path.name} peaked at {peak_mb:.0f} MB (> 1536 MB)"
-    assert seconds <= MAX_SECONDS, f"{path.name} took {seconds:.1f} s (> {MAX_SECONDS} s)"
+    assert seconds <= MAX_SECONDS, (
+        f"{path.name} took {seconds:.1f} s (> {MAX_SECONDS} s); slowest cells (index, wall s, kernel s): "
+        f"{cells.slowest()}; the client waited {cells.client_wait:.1f} s after cells had finished"
+    )

@@ -25,6 +25,17 @@ def test_smollm2_loads_offline_and_answers_like_the_release(smollm2, smol_tokeni
     assert answer.startswith("The capital of France is Paris.")
 
 
+def test_smollm2_config_is_the_one_transformers_reads_from_the_file(smollm2):
+    from transformers import AutoConfig
+
+    file = packaged.path("smollm2-135m")
+    theirs = AutoConfig.from_pretrained(file.parent, gguf_file=file.name).to_dict()
+    ours = smollm2.config.to_dict()
+    for key in ("_name_or_path", "_model_name_or_path"):  # where it was read from: no part of the model
+        theirs.pop(key, None), ours.pop(key, None)
+    assert ours == theirs
+
+
 def test_smollm2_fp32_baseline_is_a_4_bit_grid_in_disguise(smollm2):
     # Q4_1 keeps a scale and a minimum per block of 32: an asymmetric 4-bit grid in groups of 32 recovers the
     # dequantized weights exactly (up to the fp16 rounding of the stored scales), a grid in groups of 64 does not.

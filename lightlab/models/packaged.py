@@ -187,17 +187,50 @@ def _hf_name(gguf_name: str) -> str:
     return f"model.layers.{block}.{_GGUF_NAMES[kind]}.{leaf}"
 
 
+def llama_config(reader):
+    """Return the ``LlamaConfig`` a llama GGUF file's metadata describes (what transformers' GGUF path reads from it).
+
+    Reading the metadata is the slow part of a GGUF file (every one of its 49,152 tokens is a field): the loader
+    reads it once and builds the config from it, instead of letting transformers read the whole file again.
+    """
+    from transformers import LlamaConfig
+
+    def field(key: str):
+        return reader.fields[key].contents()
+
+    if field("general.architecture") != "llama":
+        raise ValueError(f"expected a llama GGUF file, got architecture {field('general.architecture')!r}")
+    return LlamaConfig(
+        vocab_size=field("llama.vocab_size"),
+        hidden_size=field("llama.embedding_length"),
+        intermediate_size=field("llama.feed_forward_length"),
+        num_hidden_layers=field("llama.block_count"),
+        num_attention_heads=field("llama.attention.head_count"),
+        num_key_value_heads=field("llama.attention.head_count_kv"),
+        head_dim=field("llama.rope.dimension_count"),
+        max_position_embeddings=field("llama.context_length"),
+        rms_norm_eps=field("llama.attention.layer_norm_rms_epsilon"),
+        rope_parameters={"rope_theta": field("llama.rope.freq_base"), "rope_type": "default"},
+        bos_token_id=field("tokenizer.ggml.bos_token_id"),
+        eos_token_id=field("tokenizer.ggml.eos_token_id"),
+        pad_token_id=field("tokenizer.ggml.padding_token_id"),
+        unk_token_id=field("tokenizer.ggml.unknown_token_id"),
+        tie_word_embeddings=all(t.name != "output.weight" for t in reader.tensors),
+    )
+
+
 def _smollm2(file: Path) -> nn.Module:
     """Dequantize the GGUF tensor by tensor into an fp32 Llama (peak memory: the model, not twice the model)."""
     import gguf
-    from transformers import AutoConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
     from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-    cfg = AutoConfig.from_pretrained(file.parent, gguf_file=file.name)
+    reader = gguf.GGUFReader(file)
+    cfg = llama_config(reader)
     with torch.device("meta"):
         model = LlamaForCausalLM(cfg)
     state = {}
-    for t in gguf.GGUFReader(file).tensors:
+    for t in reader.tensors:
         weight = torch.from_numpy(np.array(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32))
         if ".attn_q." in t.name:
             weight = _reverse_permute(weight, cfg.num_attention_heads)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from lightlab.techniques.gptq import gptq
+from lightlab.techniques.gptq import gptq_shared
 from lightlab.techniques.grids import Grid, quantize
 from lightlab.techniques.qlinear import Int8Embedding, QuantLinear, W8A8Linear
 from lightlab.techniques.scaling import awq_scale, smooth_scale
@@ -31,6 +31,7 @@ GROUPS = (
     ("mlp.up_proj", ("mlp.down_proj",)),
 )
 LINEARS = (*GROUPS[0][1], "self_attn.o_proj", *GROUPS[1][1], *GROUPS[2][1])
+SHARED_INPUTS = (GROUPS[0][1], ("self_attn.o_proj",), GROUPS[1][1], GROUPS[2][1])  # Linears that read one input
 
 
 @dataclass(frozen=True)
@@ -234,13 +235,15 @@ def quantize_lm(
         for layer, inputs in layer_inputs(model, calibration):
             new = _scaled_weights(layer, inputs, cfg, None) if cfg.method == "awq" else {}
             _replace_norms(layer, new, replacements)
-            for name in LINEARS:
-                lin, weight = layer.get_submodule(name), new.get(name, layer.get_submodule(name).weight.detach())
-                if cfg.method == "gptq":
-                    codes, scale, offset = gptq(weight, inputs[name], cfg.grid, cfg.damp)
+            for names in SHARED_INPUTS:
+                lins = [layer.get_submodule(n) for n in names]
+                weights = [new.get(n, lin.weight.detach()) for n, lin in zip(names, lins, strict=True)]
+                if cfg.method == "gptq":  # one Hessian for the Linears that read the same input
+                    found = gptq_shared(weights, inputs[names[0]], cfg.grid, cfg.damp)
                 else:
-                    codes, scale, offset = quantize(weight, cfg.grid)
-                replacements[lin] = QuantLinear(codes, scale, offset, cfg.grid, tuple(weight.shape))
+                    found = [quantize(w, cfg.grid) for w in weights]
+                for lin, w, (codes, scale, offset) in zip(lins, weights, found, strict=True):
+                    replacements[lin] = QuantLinear(codes, scale, offset, cfg.grid, tuple(w.shape))
     _head_and_table(model, cfg.embedding, replacements)
     return _assemble(model, replacements)
 

@@ -55,6 +55,12 @@ class Grid:
 
 def quantize(weight: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Return (codes in [0, 2**bits), scale, offset) per group: ``weight ≈ codes * scale + offset``."""
+    codes, scale, offset = _rounded(weight, grid)
+    return codes.to(torch.uint8), scale, offset
+
+
+def _rounded(weight: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    # The codes as whole floats [rows, groups, group size], with each group's scale and offset.
     w = grid.groups(weight.float())
     top = 2**grid.bits - 1
     if grid.symmetric:  # levels -2**(b-1) .. 2**(b-1)-1 times the scale: zero sits exactly on the grid
@@ -67,8 +73,7 @@ def quantize(weight: torch.Tensor, grid: Grid) -> tuple[torch.Tensor, torch.Tens
     # A NaN or inf weight makes its group's range NaN or inf: checking the ranges is 32x cheaper than every weight.
     if not (torch.isfinite(scale).all() and torch.isfinite(offset).all()):
         raise ValueError("the weight holds NaN or inf: quantizing it would hide the problem; fix the model first")
-    codes = torch.clamp(torch.round((w - offset[..., None]) / scale[..., None]), 0, top)
-    return codes.to(torch.uint8), scale, offset
+    return (w - offset[..., None]).div_(scale[..., None]).round_().clamp_(0, top), scale, offset
 
 
 def dequantize(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -78,7 +83,8 @@ def dequantize(codes: torch.Tensor, scale: torch.Tensor, offset: torch.Tensor, s
 
 def fake_quantize(weight: torch.Tensor, grid: Grid) -> torch.Tensor:
     """Return ``weight`` rounded onto ``grid`` and turned back into floats (same shape)."""
-    return dequantize(*quantize(weight, grid), weight.shape)
+    codes, scale, offset = _rounded(weight, grid)  # dequantize(*quantize(...)) without the uint8 round trip
+    return codes.mul_(scale[..., None]).add_(offset[..., None]).reshape(weight.shape)
 
 
 def storage_bytes(weight: torch.Tensor, grid: Grid, scale_bytes: int = 2) -> float:

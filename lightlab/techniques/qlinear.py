@@ -66,8 +66,7 @@ class QuantLinear(nn.Module):
         # [out or 1, groups] on the grid -> [out, in / group] on the kernel's groups.
         values = values.float().reshape(values.shape[0], -1)
         values = values.expand(self.out_features, -1) if values.shape[0] == 1 else values
-        per_column = values.repeat_interleave(self.in_features // values.shape[1], dim=1)
-        return per_column[:, :: self.group]
+        return values.repeat_interleave(self.in_features // values.shape[1] // self.group, dim=1)
 
     @classmethod
     def from_weight(cls, weight: torch.Tensor, grid: Grid) -> QuantLinear:

@@ -33,8 +33,9 @@ def awq_scale(inputs: torch.Tensor, weights: list[torch.Tensor], grid: Grid, ste
     best, best_scale = float("inf"), torch.ones_like(act)
     for alpha in torch.arange(steps) / steps:
         s = _balanced(act.pow(alpha))
-        rounded = [fake_quantize(w * s, grid) / s for w in weights]
-        err = sum(float((x @ r.T - t).pow(2).mean()) for r, t in zip(rounded, targets, strict=True))
+        x_s = x / s  # (x / s) @ round(W * s)ᵀ: the layer once the scale is folded in and the weights rounded
+        pairs = zip(weights, targets, strict=True)
+        err = sum(float((x_s @ fake_quantize(w * s, grid).T - t).pow(2).mean()) for w, t in pairs)
         if err < best:
             best, best_scale = err, s
     return best_scale

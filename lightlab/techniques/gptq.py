@@ -15,7 +15,7 @@ from lightlab.techniques.grids import Grid, quantize
 
 def hessian(inputs: torch.Tensor) -> torch.Tensor:
     """Return ``2 XᵀX / n`` of the layer inputs ``X`` [tokens, features]: the curvature of the output error."""
-    x = inputs.reshape(-1, inputs.shape[-1]).double()
+    x = inputs.reshape(-1, inputs.shape[-1]).float()
     return (2 / x.shape[0]) * x.T @ x
 
 
@@ -24,15 +24,14 @@ def _per_column(values: torch.Tensor, weight: torch.Tensor, grid: Grid) -> torch
     return (grid.groups(torch.ones_like(weight)) * values[..., None]).reshape(weight.shape)
 
 
-def _inverse_factor(inputs: torch.Tensor, cols: int, damp: float) -> tuple[torch.Tensor, torch.Tensor]:
+def _inverse_factor(inputs: torch.Tensor, damp: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Return the upper Cholesky factor of the damped H⁻¹ (float32) and which inputs are always zero."""
-    h = hessian(inputs)
+    h = hessian(inputs)  # float32 like the reference implementation: sums of a few thousand products
     dead = h.diagonal() == 0  # inputs that are always zero: their weights do not matter
     h[dead, dead] = 1
-    h += damp * h.diagonal().mean() * torch.eye(cols, dtype=h.dtype)
+    h.diagonal().add_(damp * h.diagonal().mean())
     # Row j of the upper Cholesky factor of H⁻¹ says how column j's error should move the later columns. Float32,
     # as in the reference implementation: the damping keeps it well conditioned, and it is twice as fast.
-    h = h.float()
     return torch.linalg.cholesky(torch.cholesky_inverse(torch.linalg.cholesky(h)), upper=True), dead
 
 
@@ -55,7 +54,7 @@ def gptq_shared(
         for i in (0, 1)
     )
     w = torch.cat(weights).float().T.contiguous()
-    hinv, dead = _inverse_factor(inputs, cols, damp)
+    hinv, dead = _inverse_factor(inputs, damp)
     w[dead] = 0
     top = 2**grid.bits - 1
     codes, errors, diagonal = torch.empty_like(w), torch.empty_like(w), hinv.diagonal().tolist()

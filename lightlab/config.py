@@ -110,3 +110,17 @@ def return_freed_memory() -> bool:
         return False  # macOS, Windows, musl: nothing to tune
     m_mmap_threshold = -3
     return bool(ctypes.CDLL(None).mallopt(m_mmap_threshold, 1 << 20))  # None: the libc this process already uses
+
+
+def trim_heap() -> bool:
+    """Hand the heap's freed pages back to the OS now (glibc's malloc_trim); return whether any went back.
+
+    Small tensors freed by earlier work stay in the heap, counted as used; trimming before a large build keeps them
+    from adding to its peak.
+    """
+    import ctypes
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    return bool(ctypes.CDLL(None).malloc_trim(0))  # None: the libc this process already uses

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lightlab import config
 from lightlab.measurement import measure
 from lightlab.measurement.generation import check_ids, greedy, prefill
 from lightlab.measurement.report import Report
@@ -150,9 +151,15 @@ def compare_speculative(
     new_tokens: int = 32,
     cfg: SpecConfig | None = None,
     repeats: int = 2,
+    rounds: int | None = None,
 ) -> Report:
-    """Return a Report: generation speed of plain greedy vs each drafter, acceptance, and whether outputs match."""
+    """Return a Report: generation speed of plain greedy vs each drafter, acceptance, and whether outputs match.
+
+    Every generation runs once untimed (its acceptance and output are read there), so the timing needs no warm-up;
+    ``rounds`` alternating rounds (``measure.ROUNDS``, two in quick mode) of ``repeats`` generations each follow.
+    """
     cfg = cfg or SpecConfig()
+    rounds = config.pick(measure.ROUNDS, 2) if rounds is None else rounds
     reference = greedy(target, ids, new_tokens)
     runs = {"greedy": _Run(lambda x: greedy(target, x, new_tokens))}
     report = Report()
@@ -164,7 +171,7 @@ def compare_speculative(
         same = bool(torch.equal(result.tokens, reference))
         report.add(name, "identical_to_greedy", float(same), "", "token-for-token equal to the target's greedy output")
         runs[name] = _Run(lambda x, d=draft: speculative_greedy(target, d, x, new_tokens, cfg))
-    timings = measure.interleaved(runs, ids, repeats=repeats, warmup=1)
+    timings = measure.interleaved(runs, ids, rounds=rounds, repeats=repeats, warmup=0)
     for name, t in timings.items():
         rate = new_tokens / t.p50 * 1e3
         report.add(name, "generation_tokens_per_s", rate, "tokens/s", f"{new_tokens} tokens incl. prefill; {t.method}",

@@ -160,6 +160,17 @@ def latency(model: nn.Module, example: torch.Tensor, warmup: int | None = None, 
     return Timing(samples, warmup, torch.get_num_threads(), example.shape[0], foreign)
 
 
+class Call(nn.Module):
+    """Any function of one tensor as a module, so the one timing rule can time it (a generation, a cached pass)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x: torch.Tensor):
+        return self.fn(x)
+
+
 def interleaved(
     models: Mapping[str, nn.Module],
     x: torch.Tensor,

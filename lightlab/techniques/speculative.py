@@ -133,17 +133,6 @@ def speculative_greedy(
     return SpecResult(tokens, proposed, accepted, rounds)
 
 
-class _Run(nn.Module):
-    """A generation as a model of its prompt, so the one timing rule can time it."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.fn(ids)
-
-
 def compare_speculative(
     target: nn.Module,
     drafts: dict[str, nn.Module | None],
@@ -161,7 +150,7 @@ def compare_speculative(
     cfg = cfg or SpecConfig()
     rounds = config.pick(measure.ROUNDS, 2) if rounds is None else rounds
     reference = greedy(target, ids, new_tokens)
-    runs = {"greedy": _Run(lambda x: greedy(target, x, new_tokens))}
+    runs = {"greedy": measure.Call(lambda x: greedy(target, x, new_tokens))}
     report = Report()
     for name, draft in drafts.items():
         result = speculative_greedy(target, draft, ids, new_tokens, cfg)
@@ -170,7 +159,7 @@ def compare_speculative(
         report.add(name, "tokens_per_pass", result.tokens_per_round, "", f"tokens per pass of the target, {how}")
         same = bool(torch.equal(result.tokens, reference))
         report.add(name, "identical_to_greedy", float(same), "", "token-for-token equal to the target's greedy output")
-        runs[name] = _Run(lambda x, d=draft: speculative_greedy(target, d, x, new_tokens, cfg))
+        runs[name] = measure.Call(lambda x, d=draft: speculative_greedy(target, d, x, new_tokens, cfg))
     timings = measure.interleaved(runs, ids, rounds=rounds, repeats=repeats, warmup=0)
     for name, t in timings.items():
         rate = new_tokens / t.p50 * 1e3

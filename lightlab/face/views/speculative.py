@@ -24,17 +24,6 @@ from lightlab.techniques.speculative import SpecConfig, SpecResult, speculative_
 K_AXIS = "draft length k (tokens guessed per round)"
 
 
-class _Call(nn.Module):
-    """A function of its input as a module, so that the one timing rule (``measure.interleaved``) can time it."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x: torch.Tensor):
-        return self.fn(x)
-
-
 def _rounds() -> int:
     """Alternating timing rounds: the usual number, one in quick mode (a round repeats whole generations)."""
     return int(config.pick(measure.ROUNDS, 1))
@@ -88,7 +77,9 @@ def pass_times(
             for n in sizes:
                 x = prompt[:, torch.arange(n) % prompt.shape[1]]  # real tokens; which ones does not change the cost
                 key = f"{name}, batch {b}, {n} tokens"
-                runs[key] = _Call(lambda _x, m=model, c=cache, x=x, held=prompt.shape[1]: _one_pass(m, c, x, held))
+                runs[key] = measure.Call(
+                    lambda _x, m=model, c=cache, x=x, held=prompt.shape[1]: _one_pass(m, c, x, held)
+                )
                 keys.append((name, b, n, key))
     repeats = int(repeats if repeats is not None else config.pick(10, 3))
     timings = measure.interleaved(runs, torch.zeros(1, 1), rounds=_rounds(), repeats=repeats, warmup=1)
@@ -205,7 +196,7 @@ def sweep_draft_tokens(
     Every generation is timed in one interleaved comparison (the one timing rule), greedy included.
     """
     reference = greedy(target, ids, new_tokens)
-    runs = {"greedy": _Call(lambda x: greedy(target, x, new_tokens))}
+    runs = {"greedy": measure.Call(lambda x: greedy(target, x, new_tokens))}
     rows = []
     for k in ks:
         cfg = SpecConfig(k, ngram)
@@ -219,7 +210,7 @@ def sweep_draft_tokens(
             "tokens_per_pass": float(rounds["tokens gained"].mean()),
             "identical": bool(torch.equal(result.tokens, reference)),
         })  # fmt: skip
-        runs[f"k={k}"] = _Call(lambda x, c=cfg: speculative_greedy(target, draft, x, new_tokens, c))
+        runs[f"k={k}"] = measure.Call(lambda x, c=cfg: speculative_greedy(target, draft, x, new_tokens, c))
     # Every generation above has just run once: they are warm.
     timings = measure.interleaved(runs, ids, rounds=_rounds(), repeats=1, warmup=0)
     base = timings["greedy"]

@@ -21,9 +21,23 @@ ROOT = PACKAGE_DIR.parent
 WEIGHTS_DIR = PACKAGE_DIR / "weights"
 
 
+QUICK_ON, QUICK_OFF = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
 def quick() -> bool:
-    """Return True when ``LIGHTLAB_QUICK`` asks for the short run (read on every call)."""
-    return os.environ.get("LIGHTLAB_QUICK", "").strip().lower() in {"1", "true", "yes", "on"}
+    """Return True when ``LIGHTLAB_QUICK`` asks for the short run (read on every call; unset means full mode).
+
+    Anything but the values listed is refused, so a typo never silently picks a mode.
+    """
+    value = os.environ.get("LIGHTLAB_QUICK", "").strip().lower()
+    if value in QUICK_ON:
+        return True
+    if value in QUICK_OFF:
+        return False
+    raise ValueError(
+        f"LIGHTLAB_QUICK={os.environ['LIGHTLAB_QUICK']!r} is neither on nor off: set it to 1 (or true, yes, on) for "
+        "the short run, or 0 (or false, no, off, or leave it unset) for the full one"
+    )
 
 
 def pick(full: int | float, short: int | float) -> int | float:
@@ -45,6 +59,21 @@ def epochs(given: int | None, full: int, short: int) -> int:
 def datasets_dir() -> Path:
     """Return the folder holding the shipped data sets (``LIGHTLAB_DATA`` overrides it)."""
     return Path(os.environ.get("LIGHTLAB_DATA", ROOT / "datasets"))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary file beside ``path``; when the block ends without error it replaces ``path`` in one step.
+
+    An interrupted or failed write leaves the previous complete file (or none), never half of one.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def seed_everything(seed: int = 0) -> int:

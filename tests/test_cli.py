@@ -2,8 +2,10 @@ import json
 import re
 import subprocess
 import sys
+import time
 
 import pytest
+from _privacy import local_paths
 
 from lightlab.face import cli
 
@@ -45,6 +47,13 @@ def test_bench_energy_rows_carry_their_method(bench_out):
     env = data["environment"]
     assert env["energy_method"] == method.split(";")[0] or env["energy_method"]
     assert {"cpu", "cores", "threads", "torch", "lightlab"} <= set(env)
+
+
+def test_bench_outputs_carry_no_local_path_or_user_name(bench_out):
+    out = bench_out[0]
+    for name in ("bench.csv", "bench.json", "report.html"):
+        text = (out / name).read_text()
+        assert [leak for leak in local_paths() if leak in text] == [], name
 
 
 def test_bench_report_html_is_offline(bench_out):
@@ -117,3 +126,35 @@ def test_bench_a_language_model_and_its_int4_variant(tmp_path, capsys):
 def test_unknown_language_model_variant_lists_the_presets(capsys):
     assert cli.main(["bench", "--models", "smollm2-135m-int5", "--no-energy"]) == 2
     assert "int4" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_one_line_and_keeps_the_previous_output(tmp_path):
+    import signal
+
+    for name in ("bench.csv", "bench.json", "report.html"):
+        (tmp_path / name).write_text(f"the previous run's {name}")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightlab.face.cli", "bench", "--quick", "--out", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    time.sleep(6)  # well into loading and measuring (the whole quick bench takes about 30 s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: lightlab bench stopped before it finished" in err
+    for name in ("bench.csv", "bench.json", "report.html"):
+        assert (tmp_path / name).read_text() == f"the previous run's {name}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench.csv", "bench.json", "report.html"]
+
+
+def test_an_unwritable_out_is_refused_before_any_work(tmp_path, capsys):
+    blocked = tmp_path / "a-file"  # a folder cannot be made under a file, not even by root
+    blocked.write_text("")
+    start = time.perf_counter()
+    assert cli.main(["train", "--task", "digits", "--model", "large", "--out", str(blocked / "w.safetensors")]) == 2
+    assert "cannot write to --out" in capsys.readouterr().err and time.perf_counter() - start < 5  # no training
+    assert cli.main(["bench", "--no-energy", "--out", str(blocked / "bench")]) == 2
+    assert "cannot write to --out" in capsys.readouterr().err

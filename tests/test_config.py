@@ -11,6 +11,25 @@ def test_quick_reads_the_environment_each_call(monkeypatch):
     assert not config.quick() and config.pick(100, 3) == 100
 
 
+@pytest.mark.parametrize("value", ["1", "true", "YES", " on "])
+def test_quick_mode_is_on_for_the_usual_yes_words(monkeypatch, value):
+    monkeypatch.setenv("LIGHTLAB_QUICK", value)
+    assert config.quick()
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "off"])
+def test_quick_mode_is_off_for_the_usual_no_words(monkeypatch, value):
+    monkeypatch.setenv("LIGHTLAB_QUICK", value)
+    assert not config.quick()
+
+
+@pytest.mark.parametrize("value", ["2", "y", "quick", "0.5"])
+def test_quick_mode_refuses_anything_else_and_says_what_works(monkeypatch, value):
+    monkeypatch.setenv("LIGHTLAB_QUICK", value)
+    with pytest.raises(ValueError, match=f"LIGHTLAB_QUICK='{value}' is neither on nor off.*set it to 1"):
+        config.quick()
+
+
 def test_seed_everything_repeats_random_draws():
     config.seed_everything(7)
     a = torch.rand(3)
@@ -56,3 +75,15 @@ def test_return_freed_memory_starts_no_child_process(monkeypatch):
 
     monkeypatch.setattr(subprocess, "Popen", refuse)
     assert config.return_freed_memory.__wrapped__() in (True, False)
+
+
+def test_an_interrupted_write_leaves_the_previous_file_whole(tmp_path):
+    target = tmp_path / "report.csv"
+    target.write_text("previous, complete")
+    with pytest.raises(KeyboardInterrupt), config.atomic_path(target) as tmp:
+        tmp.write_text("half of a new")
+        raise KeyboardInterrupt
+    assert target.read_text() == "previous, complete" and [p.name for p in tmp_path.iterdir()] == ["report.csv"]
+    with config.atomic_path(target) as tmp:
+        tmp.write_text("new, complete")
+    assert target.read_text() == "new, complete" and [p.name for p in tmp_path.iterdir()] == ["report.csv"]

@@ -38,8 +38,11 @@ def test_kd_loss_limits():
 
 def test_bad_settings_say_what_is_allowed():
     s = torch.zeros(1, 3)
-    with pytest.raises(ValueError, match="temperature must be > 0"):
+    with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
         D.kd_loss(s, s, torch.tensor([0]), 0.0, 0.5)
+    for bad in (float("inf"), float("nan")):  # inf made every soft target equal and the weights NaN
+        with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
+            D.DistillConfig(temperature=bad)
     with pytest.raises(ValueError, match=r"alpha must be in \[0, 1\]"):
         D.DistillConfig(alpha=1.5)
     with pytest.raises(ValueError, match=r"label_fraction must be in \(0, 1\]"):

@@ -54,3 +54,10 @@ def test_always_normal_looks_accurate_but_catches_nothing():
     assert scores["sensitivity"] == 0 and scores["specificity"] == 1
     report = ll.measure.measure({"always normal": AlwaysNormal()}, task, batch_sizes=(1,), repeats=5)
     assert report.value("always normal", "sensitivity") == 0
+
+
+def test_a_label_or_prediction_outside_the_classes_is_named():
+    with pytest.raises(ValueError, match=r"label 17 is outside the 3 classes \(0 \.\. 2\)"):
+        metrics.confusion([0, 1, 17], [0, 1, 2], 3)
+    with pytest.raises(ValueError, match=r"prediction -1 is outside the 3 classes"):
+        metrics.confusion([0, 1, 2], [0, -1, 2], 3)

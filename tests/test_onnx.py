@@ -50,3 +50,47 @@ def test_a_model_torch_export_cannot_trace_is_named():
 
     with pytest.raises(ValueError, match="could not export Branchy"):
         onnx.export_onnx(Branchy(), torch.rand(1, 3))
+
+
+def test_macs_are_counted_from_the_graph_as_torch_counts_them(pair):
+    model, runtime = pair  # built from the bytes alone: no MACs were handed over
+    assert runtime.macs_per_sample == measure.count_macs(model, torch.rand(1, 1, 8, 8)) > 0
+    assert measure.count_macs(runtime, torch.rand(3, 1, 8, 8)) == 3 * runtime.macs_per_sample
+    assert runtime.fixed_batch is None
+
+
+def test_a_file_made_for_one_batch_size_runs_and_is_measured_at_it(pair, tmp_path):
+    import warnings
+
+    model, runtime = pair
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (torch.rand(4, 1, 8, 8),), dynamo=True, verbose=False)
+    fixed = onnx.OnnxModel(program.model_proto.SerializeToString())
+    assert fixed.fixed_batch == 4 and fixed.macs_per_sample == runtime.macs_per_sample
+    for batch in (1, 4, 7):  # smaller, equal, larger: padded chunks of 4
+        x = torch.rand(batch, 1, 8, 8)
+        assert torch.allclose(fixed(x), model(x), atol=1e-5)
+    report = measure.measure({"fixed": fixed}, example=torch.rand(1, 1, 8, 8), batch_sizes=(1,), repeats=2)
+    row = next(r for r in report.rows if r["metric"] == "latency_p50_b1")
+    assert "each call ran a padded batch of 4" in row["method"]
+    assert report.value("fixed", "macs") == runtime.macs_per_sample
+
+
+def test_a_free_dimension_is_counted_at_the_input_it_gets():
+    import warnings
+
+    model = nn.Linear(8, 4).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model,
+            (torch.rand(2, 5, 8),),
+            dynamo=True,
+            verbose=False,
+            dynamic_shapes=({0: torch.export.Dim("batch"), 1: torch.export.Dim("steps")},),
+        )
+    runtime = onnx.OnnxModel(program.model_proto.SerializeToString())
+    assert runtime.macs_per_sample is None  # depends on the number of steps
+    assert measure.count_macs(runtime, torch.rand(2, 5, 8)) == 2 * 5 * 8 * 4
+    assert measure.count_macs(runtime, torch.rand(1, 7, 8)) == 7 * 8 * 4

@@ -28,3 +28,13 @@ def test_notebooks_are_committed_without_outputs_and_teach():
         markdown = ["".join(c["source"]).lower() for c in cells if c["cell_type"] == "markdown"]
         assert "learning goals" in markdown[0] and "time" in markdown[0], path.name
         assert any("exercises" in m for m in markdown[-4:]), path.name
+
+
+def test_the_readme_python_example_for_your_own_data_runs(monkeypatch, capsys):
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Your own data and model, from Python") :]
+    code = section[section.index("```python") + len("```python") : section.index("```", section.index("```python") + 9)]
+    monkeypatch.setenv("LIGHTLAB_QUICK", "1")
+    exec(compile(code, "README.md", "exec"), {})  # as a reader would paste it
+    printed = capsys.readouterr().out
+    assert "fp32" in printed and "int8" in printed and "accuracy" in printed

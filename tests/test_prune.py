@@ -94,6 +94,14 @@ def test_structured_pruning_works_outside_the_zoo(digits):
     assert ll.measure.count_params(thin) < 0.35 * ll.measure.count_params(resnet)
 
 
+def test_structured_pruning_refuses_a_sparsity_a_layer_cannot_reach(large, digits):
+    # Torch-Pruning leaves a layer whole when it would keep no channel: 0.99 came back unchanged, silently.
+    with pytest.raises(ValueError, match=r"would leave no channel in 1 layer\(s\): '0' \(64 channels: at most 0.984\)"):
+        ll.prune.prune(large, PruneConfig(0.99, structured=True), task=digits)
+    thin = ll.prune.prune(large, PruneConfig(0.98, structured=True), task=digits)  # every layer keeps one or more
+    assert [m.out_channels for m in thin.modules() if isinstance(m, nn.Conv2d)] == [1, 2]
+
+
 def test_structured_pruning_names_what_it_cannot_handle(digits):
     class Scaled(nn.Module):
         def __init__(self):

@@ -1,5 +1,7 @@
+import onnx
 import pytest
 import torch
+from _privacy import local_paths
 
 import lightlab as ll
 from lightlab.techniques.quantize import QatConfig, QuantConfig, dequantize, kmeans_quantize, linear_quantize
@@ -140,6 +142,11 @@ def test_onnxruntime_int8_is_a_quarter_of_the_size_and_as_accurate(digits, zoo_m
     assert report.value("int8", "params") == report.value("fp32", "params")
     path = int8.save(tmp_path / "digits.onnx")
     assert path.stat().st_size == len(int8.onnx_bytes) == len(int8.onnx)
+    # The deployable file says nothing about the machine that made it: no source path, no user name.
+    assert [leak for leak in local_paths() if leak.encode() in path.read_bytes()] == []
+    assert not any(node.metadata_props or node.doc_string for node in onnx.load(path).graph.node)
+    # Loaded back from the file alone, its MACs come from the graph's shapes and match PyTorch's count.
+    assert ll.onnx.OnnxModel.load(path).macs_per_sample == int8.macs_per_sample > 0
     x = digits.example(5)
     assert torch.equal(ll.onnx.OnnxModel.load(path)(x), int8(x))
     import copy

@@ -95,6 +95,76 @@ class Task:
         """Return the number of samples in each split."""
         return {name: len(ds) for name, ds in self.splits.items()}
 
+    @classmethod
+    def from_arrays(
+        cls,
+        x,
+        y,
+        name: str = "your-data",
+        classes: list[str] | None = None,
+        metric: str = "accuracy",
+        seed: int = 0,
+        fractions: tuple[float, float] = (0.6, 0.2),
+    ) -> Task:
+        """Return a Task of your own inputs ``x`` [samples, ...] and integer labels ``y`` [samples] (NumPy arrays,
+        tensors or lists), split into train/val/test by ``fractions`` with ``seed`` (stratified by label when every
+        class is common enough). Bad data raises a ``DataError`` that names the problem and the fix."""
+        x, labels = _as_inputs(x), _as_labels(y)
+        if len(x) != len(labels):
+            raise DataError(f"x has {len(x)} samples but y has {len(labels)} labels; give one label per sample")
+        classes = [str(c) for c in (classes if classes is not None else range(int(labels.max()) + 1))]
+        if labels.max() >= len(classes):
+            raise DataError(
+                f"label {int(labels.max())} is outside the {len(classes)} classes {classes[:5]}; labels must be "
+                f"0 .. {len(classes) - 1} (map your labels to class indices, or pass all class names)"
+            )
+        if len(labels) < 5:
+            raise DataError(f"{len(labels)} samples are too few for train, val and test splits; give at least 5")
+        if not (0 < fractions[0] and 0 < fractions[1] and sum(fractions) < 1):
+            raise DataError(f"fractions (train, val) must be > 0 and leave some for test, got {fractions}")
+        try:
+            parts = split_indices(labels, seed, fractions)
+        except ValueError:  # a class too rare to appear in every split: a plain seeded split instead
+            parts = split_indices(labels, seed, fractions, stratify=False)
+        y_all = torch.from_numpy(labels)
+        splits = {split: TensorDataset(x[i], y_all[i]) for split, i in parts.items()}
+        return cls(name, "your data", tuple(x.shape[1:]), classes, metric, splits, seed=seed)
+
+    @classmethod
+    def from_loader(cls, loader, name: str = "your-data", **kwargs) -> Task:
+        """Return a Task of everything ``loader`` yields as ``(x, y)`` batches (a DataLoader or any iterable),
+        split as ``from_arrays`` does (its keyword arguments pass through)."""
+        xs, ys = [], []
+        for batch in loader:
+            if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+                raise DataError("the loader must yield (inputs, labels) pairs, as a DataLoader over a TensorDataset")
+            xs.append(torch.as_tensor(batch[0]))
+            ys.append(torch.as_tensor(batch[1]))
+        if not xs:
+            raise DataError("the loader yielded nothing: it holds no data")
+        return cls.from_arrays(torch.cat(xs), torch.cat(ys), name, **kwargs)
+
+
+def _as_inputs(x) -> torch.Tensor:
+    try:
+        x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+    except (ValueError, TypeError) as err:
+        raise DataError(f"x must be numbers of one shape per sample (an array or tensor); NumPy said: {err}") from err
+    if x.dim() < 2 or len(x) == 0:
+        raise DataError(f"x must hold samples along its first axis, [samples, features...], got shape {list(x.shape)}")
+    return check_inputs(x.float())
+
+
+def _as_labels(y) -> np.ndarray:
+    labels = np.asarray(y.numpy() if isinstance(y, torch.Tensor) else y)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise DataError(f"y must be one integer class label per sample, [samples], got shape {list(labels.shape)}")
+    if labels.dtype.kind == "f" and not np.all(np.isfinite(labels) & (labels == np.round(labels))):
+        raise DataError("y holds fractional, NaN or infinite labels; give integer class indices 0, 1, 2, ...")
+    if labels.dtype.kind not in "iuf" or (labels < 0).any():
+        raise DataError("y must hold class indices 0, 1, 2, ... (map strings or negative labels to indices first)")
+    return labels.astype(np.int64)
+
 
 # sha256 of every shipped file; a mismatch means a corrupted or edited copy.
 CHECKSUMS = {
@@ -130,12 +200,19 @@ def verified_path(relative: str) -> Path:
     return path
 
 
-def split_indices(labels: np.ndarray, seed: int, fractions: tuple[float, float] = (0.6, 0.2)) -> dict:
-    """Return stratified train/val/test index arrays (fractions of train and val; test takes the rest)."""
+def split_indices(
+    labels: np.ndarray, seed: int, fractions: tuple[float, float] = (0.6, 0.2), stratify: bool = True
+) -> dict:
+    """Return seeded train/val/test index arrays (fractions of train and val; test takes the rest), stratified by
+    label unless ``stratify`` is False."""
     idx = np.arange(len(labels))
-    train, rest = train_test_split(idx, train_size=fractions[0], stratify=labels, random_state=seed)
+    train, rest = train_test_split(
+        idx, train_size=fractions[0], stratify=labels if stratify else None, random_state=seed
+    )
     val_share = fractions[1] / (1 - fractions[0])
-    val, test = train_test_split(rest, train_size=val_share, stratify=labels[rest], random_state=seed)
+    val, test = train_test_split(
+        rest, train_size=val_share, stratify=labels[rest] if stratify else None, random_state=seed
+    )
     return {"train": train, "val": val, "test": test}
 
 

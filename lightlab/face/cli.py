@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,9 +13,25 @@ from pathlib import Path
 def _out_dir(path: str) -> Path:
     out = Path(path)
     if out.exists() and not out.is_dir():
-        raise SystemExit(f"error: --out {out} is a file; give a folder (it is created if missing)")
-    out.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
+    try:  # before any work: a run must not end by failing to write what it measured
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write to --out {out} ({err.strerror}); give a folder you can write to") from err
     return out
+
+
+def _out_file(path: str | Path, example: str) -> Path:
+    """Return ``path`` for a file to be written at the end, after checking now that it can be written there."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; give a file such as {path / example}")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise ValueError(f"cannot write to --out {path}: {path.parent} is a file, not a folder")
+    _out_dir(str(path.parent))
+    return path
 
 
 def summary(report, large: str, small: str, country: str, metric: str = "accuracy") -> list[str]:
@@ -130,18 +147,19 @@ def _bench_text(names: list[str], args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Retrain a zoo model from its seed and write its safetensors weights."""
+    from lightlab import config
     from lightlab.data import loaders
     from lightlab.models import zoo
     from lightlab.techniques import recipes
     from lightlab.techniques.train import evaluate
 
-    if os.environ.get("LIGHTLAB_QUICK"):
-        print("note: LIGHTLAB_QUICK is set; the shipped weights were trained on the full split", file=sys.stderr)
+    if config.quick():
+        print("note: LIGHTLAB_QUICK is on; the shipped weights were trained on the full split", file=sys.stderr)
     name = zoo.resolve(args.model, args.task)
     if zoo.spec(name).task != args.task:
         raise SystemExit(f"error: model {name!r} belongs to task {zoo.spec(name).task!r}, not {args.task!r}")
+    path = _out_file(args.out or zoo.weights_path(name), f"{name}.safetensors")  # checked before training
     model, history = recipes.train_from_scratch(name, loaders.load(args.task))
-    path = Path(args.out) if args.out else zoo.weights_path(name)
     digest = zoo.save(model, path)
     print(
         f"{name}: {history.best_epoch + 1} epochs kept of {len(history.val_scores)}, "
@@ -226,8 +244,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    if Path(args.out).is_dir():
-        raise ValueError(f"--out {args.out} is a folder; give a file such as {Path(args.out) / 'sweep.jsonl'}")
+    _out_file(args.out, "sweep.jsonl")
     name = zoo.resolve(args.model, args.task)
     if zoo.spec(name).task != args.task:
         raise ValueError(f"model {name!r} belongs to task {zoo.spec(name).task!r}, not {args.task!r}")
@@ -322,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback
+        print(f"interrupted: lightlab {args.command} stopped before it finished", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -193,8 +193,9 @@ def modelled_energy(
     finally:
         for handle in handles:
             handle.remove()
-    # ONNX Runtime runs outside PyTorch's counter: such wrappers carry the MACs counted on their source model.
-    macs = getattr(model, "macs_per_sample", None) or flops.get_total_flops() / 2
+    # ONNX Runtime runs outside PyTorch's counter: such a model counts its own MACs (from its source or its graph).
+    own = model.count_macs(example[:1]) if callable(getattr(model, "count_macs", None)) else None
+    macs = own or getattr(model, "macs_per_sample", None) or flops.get_total_flops() / 2
     # Each weight read once from DRAM; each leaf's input and output written/read once, all at `precision`.
     words = (sum(p.numel() for p in model.parameters()) + sum(activations)) * nbytes / 4
     compute_j, memory_j = macs * mac_j, words * DRAM_J_PER_WORD

@@ -53,9 +53,12 @@ def file_size(model: nn.Module) -> tuple[int, str]:
 
 
 @torch.inference_mode()
-def count_macs(model: nn.Module, example: torch.Tensor) -> int:
-    """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter)."""
-    if getattr(model, "macs_per_sample", None):  # e.g. an ONNX Runtime session, invisible to PyTorch's counter
+def count_macs(model: nn.Module, example: torch.Tensor) -> int | None:
+    """Return multiply-accumulates for one forward pass on ``example`` (FLOPs / 2, PyTorch's counter), or the
+    model's own count (an ONNX Runtime session, invisible to PyTorch's counter; None if it cannot tell)."""
+    if callable(getattr(model, "count_macs", None)):
+        return model.count_macs(example)
+    if getattr(model, "macs_per_sample", None):
         return int(model.macs_per_sample) * example.shape[0]
     with FlopCounterMode(display=False) as counter:
         model(example)
@@ -316,6 +319,9 @@ def measure(
         raise ValueError("no models to measure: pass a module or a non-empty {name: module} dict")
     if task is None and example is None:
         raise ValueError("pass a Task (for accuracy and real inputs) or an example input tensor")
+    bad = [b for b in batch_sizes if not isinstance(b, int) or b < 1]
+    if not batch_sizes or bad:
+        raise ValueError(f"batch_sizes must be whole numbers >= 1, such as (1, 64); got {tuple(batch_sizes)}")
     if example is not None:
         check_inputs(example)
     one = example[:1] if example is not None else task.example(1)
@@ -336,7 +342,10 @@ def measure(
         report.add(name, "params", count_params(model), "count", "sum of parameter elements")
         size, how = file_size(model)
         report.add(name, "size", size, "bytes", how)
-        report.add(name, "macs", count_macs(model, one), "MACs", "torch FlopCounterMode / 2, per sample")
+        macs = count_macs(model, one)
+        how = getattr(model, "macs_method", "torch FlopCounterMode / 2") + ", per sample"
+        report.add(name, "macs", float("nan") if macs is None else macs, "MACs", how if macs is not None else
+                   "not counted: ONNX could not infer this graph's shapes")  # fmt: skip
         report.add(
             name,
             "peak_memory",
@@ -350,6 +359,9 @@ def measure(
         x = batch_inputs(None if example is not None else task, example, b)
         for name, t in interleaved(models, x, repeats=repeats).items():
             add_timing(report, name, t, p90=True)
+            fixed = getattr(models[name], "fixed_batch", None)  # an .onnx file exported for one batch size
+            for row in report.rows[-2:] if fixed not in (None, b) else ():
+                row["method"] += f"; the file takes batches of {fixed} only, so each call ran a padded batch of {fixed}"
             if b == max(batch_sizes):
                 report.add(name, f"throughput_b{b}", 1e3 * b / t.p50, "samples/s", "batch / p50 latency")
                 report.add(

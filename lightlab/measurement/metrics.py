@@ -13,6 +13,13 @@ import torch
 def confusion(y_true, y_pred, classes: int) -> np.ndarray:
     """Return the [classes, classes] count matrix: row = true class, column = predicted class."""
     t, p = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    for what, values in (("label", t), ("prediction", p)):
+        outside = values[(values < 0) | (values >= classes)]
+        if outside.size:
+            raise ValueError(
+                f"{what} {int(outside[0])} is outside the {classes} classes (0 .. {classes - 1}): the task's labels "
+                "and the model's outputs must agree on the number of classes"
+            )
     return np.bincount(t * classes + p, minlength=classes * classes).reshape(classes, classes)
 
 

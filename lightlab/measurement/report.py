@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lightlab import config
 from lightlab.measurement.units import human, readable
 
 COLUMNS = ["model", "metric", "value", "unit", "method", "spread", "note"]
@@ -154,7 +155,8 @@ class Report:
     def to_csv(self, path: str | Path) -> Path:
         """Write the rows as CSV and return the path."""
         path = _writable(path)
-        self.frame().to_csv(path, index=False)
+        with config.atomic_path(path) as tmp:
+            self.frame().to_csv(tmp, index=False)
         return path
 
     def to_dict(self) -> dict:
@@ -165,7 +167,8 @@ class Report:
     def to_json(self, path: str | Path) -> Path:
         """Write rows and environment as JSON and return the path."""
         path = _writable(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
+        with config.atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(self.to_dict(), indent=2))
         return path
 
     @classmethod
@@ -187,10 +190,11 @@ class Report:
         ]
         for i, fig in enumerate(figures):
             parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
-        path.write_text(
-            "<!doctype html><html><head><meta charset='utf-8'>"
-            f"<title>{title}</title></head><body>{''.join(parts)}</body></html>"
-        )
+        with config.atomic_path(path) as tmp:
+            tmp.write_text(
+                "<!doctype html><html><head><meta charset='utf-8'>"
+                f"<title>{title}</title></head><body>{''.join(parts)}</body></html>"
+            )
         return path
 
     def _repr_html_(self) -> str:

@@ -244,5 +244,6 @@ def save(model: nn.Module, path: Path) -> str:
     """Write ``model``'s weights as safetensors and return the file's sha256."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    with config.atomic_path(path) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
     return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -212,7 +212,8 @@ def _write(model: nn.Module, path: Path, kind: str, coder: str, cfg: CompressCon
     body = MAGIC + struct.pack("<BI", VERSION, len(header)) + header + b"".join(sections)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
+    with config.atomic_path(path) as tmp:
+        tmp.write_bytes(body + struct.pack("<I", zlib.crc32(body)))
     return path
 
 

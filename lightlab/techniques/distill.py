@@ -62,10 +62,10 @@ def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 
 def _check_temperature_alpha(temperature: float, alpha: float) -> None:
-    if not temperature > 0:
+    if not 0 < temperature < math.inf:
         raise ValueError(
-            f"temperature must be > 0, got {temperature}; T=1 is the plain softmax, "
-            f"T=2..10 softens the teacher's targets"
+            f"temperature must be a finite number > 0, got {temperature}; T=1 is the plain softmax, "
+            f"T=2..10 softens the teacher's targets (an infinite T makes them all equal and the loss NaN)"
         )
     if not 0 <= alpha <= 1:
         raise ValueError(

@@ -32,7 +32,7 @@ from lightlab.measurement.measure import (
     task_scores,
 )
 from lightlab.measurement.report import Report
-from lightlab.models.onnx import OnnxModel, export_onnx, quiet_loggers
+from lightlab.models.onnx import OnnxModel, export_onnx, quiet_loggers, strip_metadata
 
 CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 # Layers ONNX Runtime quantizes (Conv, Gemm/MatMul) or folds away at export (BatchNorm into the Conv before it).
@@ -165,7 +165,8 @@ def onnxruntime_int8(model: nn.Module, cfg: Int8Settings, exported: bytes | None
             quantize_dynamic(
                 str(pre), str(out), per_channel=cfg.channelwise, weight_type=QuantType.QInt8, extra_options=options
             )
-        return OnnxModel(out.read_bytes(), macs_per_sample=count_macs(model, inputs[:1]))
+        # ONNX Runtime copies each node's exporter metadata into the quantized graph: strip what it carried over.
+        return OnnxModel(strip_metadata(out.read_bytes()), macs_per_sample=count_macs(model, inputs[:1]))
 
 
 def _torchao() -> tuple:

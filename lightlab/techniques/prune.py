@@ -150,14 +150,16 @@ def _remove_channels(model: nn.Module, cfg: PruneConfig, example: torch.Tensor |
                 "dimension holds channels. Build it from nn.Linear/nn.Conv2d, or use structured=False."
             )
     output, before = _output_layer(model, example)
-    prunable = {id(m) for _, m in _layers(model, cfg)} - {id(output)}
+    layers = [(n, m) for n, m in _layers(model, cfg) if m is not output]
+    prunable = {id(m) for _, m in layers}
     if not prunable:
         raise ValueError(
-            "structured pruning found nothing to shrink: the only prunable layer produces the "
-            "model's output, whose size must not change"
+            "structured pruning found nothing to shrink: the only prunable layer produces the model's output, whose "
+            "size must not change"
         )
-    # Torch-Pruning prunes every Conv/Linear it is not told to ignore: ignore the output layer, the excluded
-    # layers and the layer types the config leaves out.
+    if cfg.scope == "layer":
+        _check_reachable(layers, cfg.sparsity)
+    # Torch-Pruning prunes every Conv/Linear not ignored: ignore the output layer, excluded and left-out layers.
     ignored = [
         m for m in model.modules() if isinstance(m, (nn.modules.conv._ConvNd, nn.Linear)) and id(m) not in prunable
     ]
@@ -178,6 +180,17 @@ def _remove_channels(model: nn.Module, cfg: PruneConfig, example: torch.Tensor |
             f"{list(after.shape)}; exclude the layers that produce the output via exclude=(...)"
         )
     return model.eval()
+
+
+def _check_reachable(layers: list[tuple[str, nn.Module]], sparsity: float) -> None:
+    """Raise if a layer would keep no channel: Torch-Pruning would silently leave it whole instead."""
+    short = {n: m.weight.shape[0] for n, m in layers if int(m.weight.shape[0] * (1 - sparsity)) < 1}
+    if short:
+        names = ", ".join(f"{n!r} ({c} channels: at most {(c - 1) / c:.3f})" for n, c in list(short.items())[:4])
+        raise ValueError(
+            f"structured sparsity {sparsity} would leave no channel in {len(short)} layer(s): {names}. Every layer "
+            f"keeps at least one channel: use a lower sparsity, or exclude=(...) those layers"
+        )
 
 
 def _run(model: nn.Module, example: torch.Tensor, when: str) -> torch.Tensor:

@@ -50,6 +50,8 @@ def _check_weight(w: torch.Tensor) -> torch.Tensor:
             f"expected a non-empty floating-point tensor, got {type(w).__name__}"
             f"{f' of dtype {w.dtype}' if isinstance(w, torch.Tensor) else ''}"
         )
+    if not torch.isfinite(w).all():
+        raise ValueError("the weight holds NaN or inf: quantizing it would hide the problem; fix the model first")
     return w.detach()
 
 
@@ -120,8 +122,8 @@ def kmeans_quantize(
         labels = _nearest(sample, codebook)
         sums = torch.zeros_like(codebook).index_add_(0, labels, sample)
         counts = torch.zeros_like(codebook).index_add_(0, labels, torch.ones_like(sample))
-        # An empty cluster keeps its centroid (it stays a valid, unused code).
-        updated = torch.where(counts > 0, sums / counts.clamp(min=1), codebook)
+        # An empty cluster keeps its centroid, which neighbours may pass: sorting keeps the order _nearest needs.
+        updated = torch.where(counts > 0, sums / counts.clamp(min=1), codebook).sort().values
         if torch.equal(updated, codebook):
             break
         codebook = updated

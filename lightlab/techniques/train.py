@@ -58,6 +58,11 @@ def fit_(
     The score is the task's metric (accuracy, or e.g. balanced accuracy on unbalanced data); training stops
     early when it has not improved for ``patience`` epochs.
     """
+    if not isinstance(task, Task):
+        raise TypeError(
+            f"fit_ trains on a Task (train, val and test splits), got {type(task).__name__}; wrap your data first: "
+            "ll.Task.from_loader(loader) or ll.Task.from_arrays(x, y)"
+        )
     epochs = config.epochs(epochs, 30, 6)
     config.seed_everything(seed)
     loss_fn = loss_fn or nn.CrossEntropyLoss()

@@ -86,7 +86,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     out = _out_dir(args.out)
     start = time.perf_counter()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    if args.task == "text" or any(n.startswith(LANGUAGE_MODELS) for n in names):
+    own_data = True
+    if args.model:  # your own model files
+        from lightlab.face import bench_own as own
+
+        report, figures, names, own_data = own.bench(args)
+        args.task = report.environment["data"]
+    elif args.task == "text" or any(n.startswith(LANGUAGE_MODELS) for n in names):
         report, figures = _bench_text(names, args)
     else:
         task = loaders.load(args.task)
@@ -98,7 +104,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     table = report.versus(names[0], models=names) if len(names) >= 2 else report.table()
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(table.to_string())
-    if len(names) >= 2 and args.task != "text":
+    if args.model and not own_data:
+        print(f"\nnote: {own.NO_DATA}")
+    elif len(names) >= 2 and args.task != "text" and not args.model:
         print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric)))
     report.to_csv(out / "bench.csv")
     report.to_json(out / "bench.json")
@@ -303,6 +311,16 @@ def parser() -> argparse.ArgumentParser:
         default="large,small",
         help="comma-separated zoo names (short or full), or smollm2-135m and its variants such as smollm2-135m-int4",
     )
+    b.add_argument(
+        "--model",
+        action="append",
+        metavar="PATH",
+        help="your own model (repeatable): .onnx, TorchScript, torch.export .pt2, weights with --arch, or "
+        "module:factory; replaces --models",
+    )
+    b.add_argument("--arch", metavar="MODULE:FACTORY", help="a function that builds the model the weights belong to")
+    b.add_argument("--data", metavar="PATH", help="your data: .npz with x and y, .csv with a y column, or a folder")
+    b.add_argument("--input-shape", help="without --data: one input's shape, such as 3,32,32 (no accuracy)")
     b.add_argument("--quick", action="store_true", help="fewer repeats and shorter energy windows")
     b.add_argument("--out", default="bench-out", help="folder for bench.csv, bench.json, report.html")
     b.add_argument("--country", default="FRA", help="ISO-3 code for the grid's carbon intensity")

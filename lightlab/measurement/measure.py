@@ -48,6 +48,8 @@ def file_size(model: nn.Module) -> tuple[int, str]:
     onnx = getattr(model, "onnx_bytes", None)
     if onnx is not None:
         return len(onnx), "bytes of the .onnx file"
+    if getattr(model, "file_bytes", None):  # a model read whole from a file (TorchScript)
+        return int(model.file_bytes), "bytes of the model file"
     # A torch.compile'd module keeps the original under _orig_mod; its state_dict keys would be prefixed.
     return serialized_size(getattr(model, "_orig_mod", model)), "torch.save(state_dict) bytes"
 
@@ -239,7 +241,7 @@ def _check_fits(name: str, model: nn.Module, example: torch.Tensor, task: Task |
     except RuntimeError as err:
         raise ValueError(
             f"model {name!r} does not accept these inputs: {expected}. "
-            f"Build the model for that input shape. (PyTorch said: {err})"
+            f"Build the model for that input shape. (PyTorch said: {str(err).strip().splitlines()[-1]})"
         ) from err
     if task and (out.dim() != 2 or out.shape[1] != task.num_classes):
         raise ValueError(
@@ -351,7 +353,7 @@ def measure(
             "peak_memory",
             peak_memory(model, one),
             "bytes",
-            "weights + largest layer input+output (forward hooks), batch 1",
+            getattr(model, "peak_method", "weights + largest layer input+output (forward hooks), batch 1"),
         )
         report.extend([modelled_energy(model, one, precision=getattr(model, "precision", "fp32"), name=name)])
     for b in batch_sizes:

@@ -31,8 +31,12 @@ MODULE = textwrap.dedent(
 
 
     def build():
-        return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), Block(8), Block(8),
-                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+        return nn.Sequential(nn.Conv2d(1, 24, 3, padding=1), nn.ReLU(), Block(24), Block(24),
+                             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10))
+
+
+    def student():
+        return nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
     """
 )
 
@@ -59,8 +63,8 @@ def files(tmp_path_factory, digits):
     save_file(model.state_dict(), folder / "weights.safetensors")
     (folder / "model.onnx").write_bytes(ll.onnx.export_onnx(model, x))
     torch.save(model, folder / "pickled.pt")  # the unsafe format
-    test = digits.splits["test"].tensors
-    np.savez(folder / "digits.npz", x=test[0].numpy(), y=test[1].numpy())
+    every = [torch.cat(parts) for parts in zip(*(s.tensors for s in digits.splits.values()), strict=True)]
+    np.savez(folder / "digits.npz", x=every[0].numpy(), y=every[1].numpy())  # the user's whole data set
     yield folder, model
     sys.path.remove(str(folder))
     sys.modules.pop("my_models", None)
@@ -154,10 +158,11 @@ def test_bad_bench_arguments_are_one_line_errors(files, tmp_path, capsys, monkey
     assert pytest.importorskip("re").search(message, err), err
 
 
-def test_data_files_become_tasks(files, tmp_path):
+def test_data_files_become_tasks(files, tmp_path, digits):
     folder, _ = files
     task = load_data(folder / "digits.npz")
-    assert task.input_shape == (1, 8, 8) and task.num_classes == 10 and sum(task.sizes().values()) == 360
+    assert task.input_shape == (1, 8, 8) and task.num_classes == 10
+    assert sum(task.sizes().values()) == sum(digits.sizes().values())
     rng = np.random.default_rng(0)
     table = "a,b,y\n" + "\n".join(f"{rng.normal():.3f},{rng.normal():.3f},{i % 2}" for i in range(40))
     (tmp_path / "sensor.csv").write_text(table)
@@ -183,3 +188,52 @@ def test_a_folder_of_images_becomes_a_task(tmp_path):
     task = load_data(tmp_path, image_size=16)
     assert task.classes == ["green", "red"] and task.input_shape == (3, 16, 16)
     assert sum(task.sizes().values()) == 12
+
+
+@pytest.mark.parametrize(
+    ("model", "to", "extra"),
+    [
+        ("weights.safetensors", "int8", ["--arch", "my_models:build"]),
+        ("model.onnx", "int8", []),  # the .onnx file itself is quantized
+        ("weights.pt", "pruned", ["--arch", "my_models:build", "--epochs", "5"]),
+        ("scripted.pt", "distilled", ["--student", "my_models:student", "--epochs", "5"]),
+    ],
+)
+def test_optimize_your_model_writes_a_deployable_file_and_a_report(
+    files, tmp_path, capsys, monkeypatch, model, to, extra
+):
+    folder, _ = files
+    monkeypatch.chdir(folder)
+    out = tmp_path / "out"
+    args = ["optimize", "--model", model, "--to", to, "--data", "digits.npz", *extra, "--no-energy", "--quick"]
+    assert cli.main([*args, "--out", str(out)]) == 0, capsys.readouterr().err
+    written = next(out.glob(f"*-{to}.onnx"))
+    assert ll.onnx.OnnxModel.load(written)(torch.zeros(2, 1, 8, 8)).shape == (2, 10)  # deployable: it runs
+    value = {(r["model"], r["metric"]): r["value"] for r in json.loads((out / "optimize.json").read_text())["rows"]}
+    assert value[(to, "size")] == written.stat().st_size  # the size is the file's
+    if to == "int8":
+        assert value[(to, "size")] < 0.5 * value[("before", "size")]
+        assert value[(to, "accuracy")] >= value[("before", "accuracy")] - 5
+    else:  # fewer multiply-accumulates, still far above chance (10 %)
+        assert value[(to, "macs")] < value[("before", "macs")] and value[(to, "accuracy")] > 40
+    assert "before" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "scripted.pt", "--to", "pruned"], "--to pruned trains on your data: give --data"),
+        (["--model", "scripted.pt", "--to", "distilled", "--data", "digits.npz"], "give its builder with --student"),
+        (["--model", "exported.pt2", "--to", "pruned", "--data", "digits.npz"], "has frozen: give the weights"),
+        (["--model", "model.onnx", "--to", "pruned", "--data", "digits.npz"], "an .onnx file cannot do"),
+        (["--model", "scripted.pt", "--to", "pruned", "--data", "digits.npz", "--sparsity", "1"], "--sparsity must be"),
+        (["--model", "scripted.pt", "--to", "smaller"], "--to must be one of int8, pruned, distilled"),
+        (["--model", "model.onnx", "--to", "int8"], "give --data PATH, or --input-shape"),
+    ],
+)
+def test_optimize_refuses_what_cannot_work_before_any_work(files, tmp_path, capsys, monkeypatch, args, message):
+    folder, _ = files
+    monkeypatch.chdir(folder)
+    assert cli.main(["optimize", *args, "--no-energy", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

@@ -117,6 +117,26 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_optimize(args: argparse.Namespace) -> int:
+    """Apply one technique to your model: a deployable .onnx file and a before/after report in --out."""
+    if args.quick:
+        os.environ["LIGHTLAB_QUICK"] = "1"
+    import pandas as pd
+
+    from lightlab.face import optimize, plots
+
+    out = _out_dir(args.out)
+    report, path = optimize.optimize(args, out)
+    metrics = ["accuracy", "size", "macs", "latency_p50_b1", "energy_modelled_per_inference"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(report.versus("before", [m for m in metrics if m in {r["metric"] for r in report.rows}]).to_string())
+    report.to_csv(out / "optimize.csv")
+    report.to_json(out / "optimize.json")
+    report.to_html(out / "report.html", title=f"lightlab optimize --to {args.to}", figures=[plots.report_bars(report)])
+    print(f"\nwrote {path.name} (deployable, ONNX Runtime), optimize.csv, optimize.json, report.html to {out}")
+    return 0
+
+
 LANGUAGE_MODELS = ("smollm2-135m",)
 TEXT_METRICS = ["file_size", "perplexity", "decode_tokens_per_s", "time_to_first_token", "energy_per_token"]
 
@@ -326,6 +346,19 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--country", default="FRA", help="ISO-3 code for the grid's carbon intensity")
     b.add_argument("--no-energy", action="store_true", help="skip the CodeCarbon measurement")
     b.set_defaults(func=cmd_bench)
+    o = sub.add_parser("optimize", help="apply int8, pruning or distillation to your model: a file and a report")
+    o.add_argument("--model", required=True, metavar="PATH", help="your model, as for `lightlab bench --model`")
+    o.add_argument("--arch", metavar="MODULE:FACTORY", help="builds the model the weights belong to")
+    o.add_argument("--to", required=True, help="int8 (ONNX Runtime), pruned (structured, fine-tuned) or distilled")
+    o.add_argument("--data", metavar="PATH", help="your data (.npz, .csv or an image folder); needed to train")
+    o.add_argument("--input-shape", help="int8 without --data: calibrate on random inputs of this shape")
+    o.add_argument("--student", metavar="MODULE:FACTORY", help="--to distilled: builds the smaller model")
+    o.add_argument("--sparsity", type=float, default=0.5, help="--to pruned: share of channels removed per layer")
+    o.add_argument("--epochs", type=int, help="fine-tuning (pruned) or training (distilled) epochs")
+    o.add_argument("--out", default="optimize-out", help="folder for the .onnx file and the report")
+    o.add_argument("--quick", action="store_true", help="fewer repeats and shorter energy windows")
+    o.add_argument("--no-energy", action="store_true", help="skip the CodeCarbon measurement")
+    o.set_defaults(func=cmd_optimize)
     t = sub.add_parser("train", help="retrain a zoo model from its seed")
     t.add_argument("--task", default="digits")
     t.add_argument("--model", required=True)

@@ -13,6 +13,19 @@ def test_calibration_comes_from_a_task_a_loader_or_a_tensor(digits):
         calibration_inputs([1, 2], 320)
 
 
+def test_bad_calibration_data_is_named_before_the_export(zoo_models):
+    cfg = ll.quantize.QuantConfig(backend="onnxruntime")
+    large = zoo_models["large"]
+    with pytest.raises(ValueError, match="the calibration data is empty"):
+        calibration_inputs(torch.zeros(0, 1, 8, 8), 320)
+    nan = torch.full((4, 1, 8, 8), float("nan"))  # ONNX Runtime said "AssertionError: scale issue"
+    with pytest.raises(ll.tasks.DataError, match="NaN/infinite"):
+        ll.quantize.quantize(large, cfg, example=nan)
+    wrong = torch.zeros(4, 3, 32, 32)  # torch.export printed a page of tracer internals
+    with pytest.raises(ValueError, match=r"calibration inputs have shape \[3, 32, 32\] per sample, which the model"):
+        ll.quantize.quantize(large, cfg, example=wrong)
+
+
 def test_benchmark_times_side_by_side_and_flags_a_disturbed_speedup(digits, zoo_models, monkeypatch):
     models = {"large": zoo_models["large"], "small": zoo_models["small"]}
     report = benchmark(models, task=digits, batch=8, repeats=3)

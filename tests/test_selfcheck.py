@@ -33,7 +33,7 @@ def test_doctor_reports_a_broken_weight_file_with_its_fix(tmp_path, monkeypatch)
     assert not report.ok
     bad = {c.name: c for c in report.problems()}
     assert set(bad) == {"weights digits-large"}
-    assert "lightlab train --task digits --model digits-large" in bad["weights digits-large"].fix
+    assert "git checkout -- lightlab/weights/digits-large.safetensors" in bad["weights digits-large"].fix
     assert "fix:" in report.text()
 
 

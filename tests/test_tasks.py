@@ -87,3 +87,12 @@ def test_bad_arrays_are_named_with_the_fix(x, y, message):
     classes = ["a", "b", "c"] if "outside" in message else None
     with pytest.raises(tasks.DataError, match=message):
         tasks.Task.from_arrays(x, y, classes=classes)
+
+
+def test_a_task_with_an_empty_split_is_refused_when_built():
+    from torch.utils.data import TensorDataset
+
+    full = TensorDataset(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long))
+    empty = TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long))
+    with pytest.raises(tasks.DataError, match="task 'mine' has an empty test split"):
+        tasks.Task("mine", "x", (2,), ["a"], "accuracy", {"train": full, "val": full, "test": empty})

@@ -43,11 +43,14 @@ def test_tampered_weights_are_refused(tmp_path, monkeypatch):
         f.seek(-4, 2)
         f.write(b"\xff\xff\xff\xff")
     monkeypatch.setattr(ll.config, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(zoo.WeightsError, match="digits-small.safetensors.*sha256.*refusing"):
+    with pytest.raises(zoo.WeightsError, match="digits-small.safetensors.*sha256.*refusing.*git checkout"):
         zoo.pretrained("digits-small")
 
 
-def test_missing_weights_say_how_to_retrain(tmp_path, monkeypatch):
+def test_missing_weights_say_how_to_restore_them(tmp_path, monkeypatch):
+    # Retraining is no repair: on another CPU it writes other bytes, which the hash check then refuses.
     monkeypatch.setattr(ll.config, "WEIGHTS_DIR", tmp_path)
-    with pytest.raises(zoo.WeightsError, match="missing.*lightlab train --task digits --model digits-large"):
+    with pytest.raises(
+        zoo.WeightsError, match=r"missing.*git checkout -- lightlab/weights/digits-large.*force-reinstall.*no repair"
+    ):
         zoo.pretrained("digits-large")

@@ -213,8 +213,9 @@ def check_weights(name: str, path: Path | None = None) -> Path:
     """Return the weight file of ``name`` after checking it exists and its sha256 matches."""
     path = Path(path or weights_path(name))
     fix = (
-        f"restore it with `git checkout -- lightlab/weights/{path.name}` or retrain it with "
-        f"`lightlab train --task {spec(name).task} --model {name}`"
+        f"restore the shipped file with `git checkout -- lightlab/weights/{path.name}` (in a clone) or "
+        "`pip install --force-reinstall --no-deps lightlab` (installed). Retraining (`lightlab train`) gives these "
+        "very bytes only on the CPU model and library versions that made them, so it is no repair"
     )
     if not path.is_file():
         raise WeightsError(f"weight file {path} for {name!r} is missing; {fix}")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from lightlab.data.tasks import Task
+from lightlab.data.tasks import Task, check_inputs
 from lightlab.measurement.measure import (
     add_timing,
     batch_inputs,
@@ -65,10 +65,10 @@ def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int)
             "activation's range on real inputs"
         )
     if isinstance(data, Task):
-        return data.splits["train"].tensors[0][:size]
-    if isinstance(data, torch.Tensor):
-        return data[:size]
-    if isinstance(data, DataLoader):
+        found = data.splits["train"].tensors[0][:size]
+    elif isinstance(data, torch.Tensor):
+        found = data[:size]
+    elif isinstance(data, DataLoader):
         chunks, n = [], 0
         for batch in data:
             x = batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -76,8 +76,12 @@ def calibration_inputs(data: Task | DataLoader | torch.Tensor | None, size: int)
             n += len(x)
             if n >= size:
                 break
-        return torch.cat(chunks)[:size]
-    raise TypeError(f"calibration must be a Task, DataLoader or tensor, got {type(data).__name__}")
+        found = torch.cat(chunks)[:size] if chunks else torch.empty(0)
+    else:
+        raise TypeError(f"calibration must be a Task, DataLoader or tensor, got {type(data).__name__}")
+    if found.dim() == 0 or len(found) == 0:
+        raise ValueError("the calibration data is empty: give at least one real input (a few hundred is usual)")
+    return check_inputs(found)  # NaN or inf would give ONNX Runtime a range it cannot scale
 
 
 def unsupported_layers(model: nn.Module, supported: tuple[type, ...]) -> list[str]:
@@ -135,6 +139,14 @@ def onnxruntime_int8(model: nn.Module, cfg: Int8Settings, exported: bytes | None
             "pass quantize(model, cfg, task=task) (or example=an input tensor): dynamic int8 needs no "
             "calibration, but the export needs an example input to trace the model"
         )
+    try:  # before the export, whose error would be a page of tracer internals
+        with torch.inference_mode():
+            model(inputs[:1])
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(
+            f"the calibration inputs have shape {list(inputs.shape[1:])} per sample, which the model does not "
+            f"accept ({str(err).strip().splitlines()[-1]}); give inputs shaped like the model's"
+        ) from err
 
     class Reader(CalibrationDataReader):
         def __init__(self, name: str):

@@ -76,3 +76,18 @@ def test_onnx_models_are_recognised_by_their_bytes_not_their_class(kws, kws_smal
 def test_format_bytes_never_writes_e_notation():
     assert budget.format_bytes(512) == "512 B" and budget.format_bytes(3.25 * 1024) == "3.25 KB"
     assert budget.format_bytes(1020 * 1024) == "1,020 KB" and budget.format_bytes(6.09 * 1024**2) == "6.09 MB"
+
+
+def test_a_skip_connection_keeps_its_input_alive_in_the_ram_estimate():
+    class Residual(torch.nn.Module):  # an inverted residual block: 4 channels widened to 16 and back, plus x
+        def __init__(self):
+            super().__init__()
+            self.wide, self.narrow = torch.nn.Conv2d(4, 16, 1), torch.nn.Conv2d(16, 4, 1)
+
+        def forward(self, x):
+            return x + self.narrow(torch.relu(self.wide(x)))
+
+    fp32 = ll.onnx.OnnxModel(ll.onnx.export_onnx(Residual().eval(), torch.rand(1, 4, 8, 8)))
+    # By hand, in float32 at 8 x 8: x is 1 KB, the wide tensors 4 KB each. While the ReLU runs, x (kept for the
+    # sum), the wide conv's output and the ReLU's output are alive: 1 + 4 + 4 KB. Input+output alone would say 8 KB.
+    assert budget.activation_bytes(fp32, torch.rand(1, 4, 8, 8)) == (1 + 4 + 4) * 1024

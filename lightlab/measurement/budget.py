@@ -9,7 +9,8 @@
   counted at the precision it is stored in (4 bytes float32, 1 byte int8): a layer-by-layer runtime must hold
   both at once. A PyTorch model is walked module by module as ``ll.measure.peak_memory`` does (a ReLU or a
   Flatten counts as a layer); an ONNX Runtime model operator by operator as ONNX Runtime runs it (int8: each ReLU
-  folded into the layer before it, quantize/dequantize steps into their neighbours). A microcontroller runs its
+  folded into the layer before it, quantize/dequantize steps into their neighbours), with every tensor a later
+  operator still needs kept alive: a residual block holds its input while its branch computes. A microcontroller runs its
   weights from flash, so RAM holds the activations only; a watch or a phone loads the weights into RAM too, so
   they are added. Scratch buffers, the runtime, the operating system and the rest of the application are not
   counted: a model that uses most of a budget does not fit in practice.
@@ -124,7 +125,8 @@ def activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
 
 
 def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
-    """Return the largest input + output bytes of any operator of the .onnx graph, as ONNX Runtime runs it."""
+    """Return the largest bytes of activations alive at once in the .onnx graph, operator by operator as ONNX Runtime
+    runs it: each operator's inputs and outputs, and every tensor a later operator still needs (a skip connection)."""
     import onnx
 
     graph = onnx.shape_inference.infer_shapes(onnx.load_from_string(onnx_bytes)).graph
@@ -144,12 +146,20 @@ def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
         values = prod(d.dim_value or 1 for d in t.shape.dim)  # the symbolic batch dimension counts as 1
         return values * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
 
-    largest = 0
-    for node in graph.node:
-        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and node.input[0] not in inputs:
-            continue
-        names = {twin.get(n, n) for n in (*node.input, *node.output) if n} - constants  # weights stay in flash
-        largest = max(largest, sum(nbytes(n) for n in names))
+    steps = [  # what each operator reads and writes; weights (constants) stay in flash
+        {twin.get(n, n) for n in (*node.input, *node.output) if n} - constants
+        for node in graph.node
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.input[0] in inputs
+    ]
+    # A tensor lives from the operator that writes it to the last one that reads it: a skip connection keeps its
+    # input alive across the whole residual branch, beside what the branch computes.
+    last = {name: i for i, names in enumerate(steps) for name in names}
+    last.update({twin.get(o.name, o.name): len(steps) for o in graph.output})
+    live, largest = set(), 0
+    for i, names in enumerate(steps):
+        live |= names
+        largest = max(largest, sum(nbytes(n) for n in live))
+        live = {n for n in live if last[n] > i}
     return largest
 
 
@@ -221,9 +231,10 @@ def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: st
     ram = activation_bytes(model, example)
     from_onnx = getattr(model, "onnx_bytes", None) is not None  # an ONNX Runtime model, duck-typed
     walk = "operators of the .onnx graph" if from_onnx else "PyTorch modules (forward hooks)"
+    counted = "activations alive at once (skip connections included)" if from_onnx else "input+output of one layer"
     ram_method = (
-        f"estimate: largest input+output of one layer at batch 1 over the {walk}, each value at its "
-        "stored size (float32 4 bytes, int8 1 byte)"
+        f"estimate: largest {counted} at batch 1 over the {walk}, each value at its stored size (float32 4 bytes, "
+        "int8 1 byte)"
     )
     if target.weights_in_ram:
         ram, ram_method = ram + flash, ram_method + " + the weights file, loaded into RAM"

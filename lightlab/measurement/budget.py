@@ -5,15 +5,16 @@
 - **flash** (storage): the bytes of the model's real serialized file, the .onnx file of an ONNX Runtime model
   (int8 or float) or ``torch.save(state_dict)`` of a PyTorch one. A microcontroller also stores a runtime
   (e.g. TensorFlow Lite Micro) and the application beside it: that is not counted.
-- **RAM**: an *estimate*, at batch 1, of the largest input + output of any one layer, each activation value
-  counted at the precision it is stored in (4 bytes float32, 1 byte int8): a layer-by-layer runtime must hold
-  both at once. A PyTorch model is walked module by module as ``ll.measure.peak_memory`` does (a ReLU or a
-  Flatten counts as a layer); an ONNX Runtime model operator by operator as ONNX Runtime runs it (int8: each ReLU
-  folded into the layer before it, quantize/dequantize steps into their neighbours), with every tensor a later
-  operator still needs kept alive: a residual block holds its input while its branch computes. A microcontroller runs its
-  weights from flash, so RAM holds the activations only; a watch or a phone loads the weights into RAM too, so
-  they are added. Scratch buffers, the runtime, the operating system and the rest of the application are not
-  counted: a model that uses most of a budget does not fit in practice.
+- **RAM**: an *estimate*, at batch 1, of the most activation bytes alive at once, each value counted at the
+  precision it is stored in (4 bytes float32, 1 byte int8). Operator by operator, a tensor lives from the operator
+  that writes it to the last one that reads it: each operator's input and output, and any tensor a later operator
+  still needs (a residual block holds its input while its branch computes). A PyTorch model is walked through
+  ``torch.export``'s graph (a view such as Flatten costs nothing), or module by module with forward hooks if it
+  cannot be exported; an ONNX Runtime model through its graph as ONNX Runtime runs it (int8: each ReLU folded into
+  the layer before it, quantize/dequantize steps into their neighbours). A microcontroller runs its weights from
+  flash, so RAM holds the activations only; a watch or a phone loads the weights into RAM too, so they are added.
+  Scratch buffers, the runtime, the operating system and the rest of the application are not counted: a model
+  that uses most of a budget does not fit in practice.
 
 ``DEVICE_BUDGETS`` holds one well-known device of each class. Measuring models and their int8 copies against a
 device is ``ll.device_survey``; the bars and the device picker are ``ll.views.budget``.
@@ -116,12 +117,66 @@ def format_bytes(n: float) -> str:
 
 
 def activation_bytes(model: nn.Module, example: torch.Tensor) -> int:
-    """Return the largest input + output activation bytes of any one layer at batch 1 (an estimate)."""
+    """Return the most activation bytes alive at once at batch 1 (an estimate; ``ram_estimate`` says how)."""
+    return ram_estimate(model, example)[0]
+
+
+def ram_estimate(model: nn.Module, example: torch.Tensor) -> tuple[int, str]:
+    """Return (the most activation bytes alive at once at batch 1, how they were found)."""
     if getattr(model, "onnx_bytes", None) is not None:  # an ONNX Runtime model (ll.onnx.OnnxModel), duck-typed
-        return _onnx_activation_bytes(model.onnx_bytes)
+        return _onnx_activation_bytes(model.onnx_bytes), f"{ALIVE} over the operators of the .onnx graph"
+    traced = _exported_activation_bytes(model, example[:1])
+    if traced is not None:
+        return traced, f"{ALIVE} over the operators of torch.export's graph (a view such as Flatten costs nothing)"
     # measure.peak_memory = weights + largest layer input+output; the weights are counted apart (flash).
     weights = sum(t.numel() * t.element_size() for t in model.state_dict().values() if hasattr(t, "numel"))
-    return measure.peak_memory(model, example[:1]) - weights
+    how = "largest input+output of one layer over the PyTorch modules (forward hooks; torch.export failed)"
+    return measure.peak_memory(model, example[:1]) - weights, how
+
+
+ONNX_VIEWS = ("Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity")
+ALIVE = "largest set of activations alive at once (a skip connection's input included)"
+
+
+# ATen operators whose output is a view of their input: no new memory.
+VIEWS = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "permute", "t", "transpose", "expand",
+         "alias", "detach", "slice", "select", "contiguous"}  # fmt: skip
+
+
+def _exported_activation_bytes(model: nn.Module, example: torch.Tensor) -> int | None:
+    """Return the largest bytes of activations alive at once, operator by operator through ``torch.export``'s graph
+    (a tensor lives until its last reader, so a skip connection counts), or None if the model cannot be exported."""
+    try:
+        program = torch.export.export(model.eval(), (example,))
+    except Exception:  # noqa: BLE001 - data-dependent control flow, unsupported modules: fall back to the hooks
+        return None
+    signature = program.graph_signature
+    weights = {*signature.inputs_to_parameters, *signature.inputs_to_buffers}
+    weights |= set(getattr(signature, "inputs_to_lifted_tensor_constants", {}))
+    nodes = [n for n in program.graph.nodes if n.op in ("placeholder", "call_function") and n.name not in weights]
+    base = {}  # a view's memory is its input's
+    for n in nodes:
+        op = getattr(getattr(n.target, "_overloadpacket", None), "__name__", "")
+        base[n] = base.get(n.args[0], n.args[0]) if op in VIEWS and n.args and n.args[0] in base else n
+
+    def nbytes(n) -> int:
+        value = n.meta.get("val")
+        return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+
+    last = {base[n]: i for i, n in enumerate(nodes)}
+    for i, n in enumerate(nodes):
+        for source in n.all_input_nodes:
+            if source in base:
+                last[base[source]] = max(last.get(base[source], i), i)
+    for out in program.graph.output_node().all_input_nodes:
+        if out in base:
+            last[base[out]] = len(nodes)
+    live, largest = set(), 0
+    for i, n in enumerate(nodes):
+        live |= {base[s] for s in n.all_input_nodes if s in base} | {base[n]}
+        largest = max(largest, sum(nbytes(m) for m in live))
+        live = {m for m in live if last[m] > i}
+    return largest
 
 
 def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
@@ -134,12 +189,20 @@ def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
     constants, inputs = {t.name for t in graph.initializer}, {v.name for v in graph.input}
     # ONNX Runtime fuses DequantizeLinear -> operator -> QuantizeLinear into one int8 operator (QLinearConv...):
     # between operators a float tensor then lives as its int8 twin. Only the input's quantization runs by itself.
-    twin = {}
+    # A Reshape, Flatten, Squeeze or Unsqueeze output shares its input's memory, as a view does in PyTorch.
+    same = {}
     for node in graph.node:
         if node.op_type == "DequantizeLinear":
-            twin[node.output[0]] = node.input[0]
+            same[node.output[0]] = node.input[0]
         elif node.op_type == "QuantizeLinear" and node.input[0] not in inputs:
-            twin[node.input[0]] = node.output[0]
+            same[node.input[0]] = node.output[0]
+        elif node.op_type in ONNX_VIEWS:
+            same[node.output[0]] = node.input[0]
+
+    def twin(name: str) -> str:
+        while name in same:
+            name = same[name]
+        return name
 
     def nbytes(name: str) -> int:
         t = types[name]
@@ -147,14 +210,14 @@ def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
         return values * np.dtype(onnx.helper.tensor_dtype_to_np_dtype(t.elem_type)).itemsize
 
     steps = [  # what each operator reads and writes; weights (constants) stay in flash
-        {twin.get(n, n) for n in (*node.input, *node.output) if n} - constants
+        {twin(n) for n in (*node.input, *node.output) if n} - constants
         for node in graph.node
-        if node.op_type not in ("QuantizeLinear", "DequantizeLinear") or node.input[0] in inputs
+        if node.op_type not in ("QuantizeLinear", "DequantizeLinear", *ONNX_VIEWS) or node.input[0] in inputs
     ]
     # A tensor lives from the operator that writes it to the last one that reads it: a skip connection keeps its
     # input alive across the whole residual branch, beside what the branch computes.
     last = {name: i for i, names in enumerate(steps) for name in names}
-    last.update({twin.get(o.name, o.name): len(steps) for o in graph.output})
+    last.update({twin(o.name): len(steps) for o in graph.output})
     live, largest = set(), 0
     for i, names in enumerate(steps):
         live |= names
@@ -228,14 +291,8 @@ def fits(model: nn.Module, example: torch.Tensor, device: str | Device, name: st
         ) from err
     flash, how = file_size(model)
     precision = getattr(model, "precision", "fp32")
-    ram = activation_bytes(model, example)
-    from_onnx = getattr(model, "onnx_bytes", None) is not None  # an ONNX Runtime model, duck-typed
-    walk = "operators of the .onnx graph" if from_onnx else "PyTorch modules (forward hooks)"
-    counted = "activations alive at once (skip connections included)" if from_onnx else "input+output of one layer"
-    ram_method = (
-        f"estimate: largest {counted} at batch 1 over the {walk}, each value at its stored size (float32 4 bytes, "
-        "int8 1 byte)"
-    )
+    ram, walk = ram_estimate(model, example)
+    ram_method = f"estimate: {walk}, at batch 1, each value at its stored size (float32 4 bytes, int8 1 byte)"
     if target.weights_in_ram:
         ram, ram_method = ram + flash, ram_method + " + the weights file, loaded into RAM"
     return Fit(name or type(model).__name__, target, precision, flash, ram, how, ram_method)

@@ -216,6 +216,9 @@ def test_optimize_your_model_writes_a_deployable_file_and_a_report(
         assert value[(to, "accuracy")] >= value[("before", "accuracy")] - 5
     else:  # fewer multiply-accumulates, still far above chance (10 %)
         assert value[(to, "macs")] < value[("before", "macs")] and value[(to, "accuracy")] > 40
+    if to == "pruned":  # the sparsity each layer reached: half its channels, the output layer whole
+        removed = {m[len("channels_removed_") :]: v for (_, m), v in value.items() if m.startswith("channels_removed_")}
+        assert removed["0"] == 50 and removed["6"] == 0
     assert "before" in capsys.readouterr().out
 
 

@@ -54,6 +54,18 @@ def _apply(args: argparse.Namespace, model: nn.Module, task, example: torch.Tens
     return distill.distill(student, distill.DistillConfig(epochs=args.epochs), task=task, teacher=model)
 
 
+def channels_removed(before: nn.Module, after: nn.Module) -> list[dict]:
+    """Return, per Conv/Linear layer, its output channels before and after structured pruning and the share removed."""
+    widths = {
+        n: m.weight.shape[0] for n, m in after.named_modules() if isinstance(m, (nn.Conv2d, nn.Conv1d, nn.Linear))
+    }
+    return [
+        {"layer": n, "channels": m.weight.shape[0], "kept": widths[n], "removed": 1 - widths[n] / m.weight.shape[0]}
+        for n, m in before.named_modules()
+        if n in widths
+    ]
+
+
 def optimize(args: argparse.Namespace, out: Path):
     """Apply ``args.to`` to ``args.model``, write the .onnx file to ``out``: (Report before/after, file path)."""
     from lightlab import config
@@ -75,4 +87,8 @@ def optimize(args: argparse.Namespace, out: Path):
     report = measure.measure(models, task, None if task else example, energy=not args.no_energy, progress=True)
     report.environment["data"] = Path(args.data).name if task else f"random inputs {list(example.shape[1:])}"
     report.environment["technique"] = args.to
+    if args.to == "pruned":  # the sparsity each layer really reached (the output layer keeps its width)
+        for row in channels_removed(model, after):
+            how = f"{row['kept']} of {row['channels']} output channels kept (structured pruning)"
+            report.add(args.to, f"channels_removed_{row['layer']}", 100 * row["removed"], "%", how)
     return report, path

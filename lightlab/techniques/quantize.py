@@ -13,6 +13,7 @@ k-means weight sharing as in Deep Compression), quantization-aware training with
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, replace
 
 import torch
@@ -166,19 +167,14 @@ class QuantConfig:
     skip_unsupported: bool = False
 
     def __post_init__(self) -> None:
-        for field, value, allowed in (
-            ("backend", self.backend, BACKENDS),
-            ("scheme", self.scheme, SCHEMES),
-            ("mode", self.mode, MODES),
-        ):
+        for field, value, allowed in (("backend", self.backend, BACKENDS), ("scheme", self.scheme, SCHEMES),
+                                      ("mode", self.mode, MODES)):  # fmt: skip
             if value not in allowed:
                 raise ValueError(f"unknown {field} {value!r}; valid: {', '.join(map(repr, allowed))}")
         _check_bits(self.bits)
         if self.scheme == "kmeans" and self.per_channel:
-            raise ValueError(
-                "k-means shares one codebook per layer (Deep Compression): per_channel=True does "
-                "not apply; leave per_channel unset"
-            )
+            raise ValueError("k-means shares one codebook per layer (Deep Compression): per_channel=True does "
+                             "not apply; leave per_channel unset")  # fmt: skip
         if self.backend != "fake" and self.bits != 8:
             raise ValueError(
                 f"backend {self.backend!r} runs real int8 only, so bits must be 8 (got {self.bits}); "
@@ -215,10 +211,14 @@ def quantize_weight(w: torch.Tensor, cfg: QuantConfig) -> torch.Tensor:
 
 
 def quantizable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Return ``(name, layer)`` for every Linear and Conv layer, or raise if the model has none."""
+    """Return ``(name, layer)`` for every Linear and Conv layer (warning of other weighted layers), or raise if none."""
     layers = [(name, m) for name, m in model.named_modules() if isinstance(m, QUANTIZABLE)]
     if not layers:
         raise ValueError(f"{type(model).__name__} has no Linear or Conv layer to quantize")
+    if others := int8.unsupported_layers(model, int8.ORT_SUPPORTED):  # e.g. a GRU: say so, never round in silence
+        warnings.warn(
+            f"{', '.join(others)} keep float32 weights: only Linear and Conv layers are rounded", stacklevel=3
+        )
     return layers
 
 

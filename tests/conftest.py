@@ -1,6 +1,7 @@
 import os
 
 import pytest
+from _own_files import own_files  # noqa: F401 (a session fixture: a model and data of "the user's" in files)
 
 # The whole suite runs the short path; the same code as the full run.
 os.environ.setdefault("LIGHTLAB_QUICK", "1")

@@ -81,6 +81,13 @@ def test_nothing_to_measure():
         measure.measure(nn.Linear(2, 2))
 
 
+@pytest.mark.parametrize("sizes", [(0,), (-3,), (), (1, 2.5)])
+def test_batch_sizes_below_one_are_refused_before_measuring(sizes):
+    # batch 0 and -3 once gave a negative throughput
+    with pytest.raises(ValueError, match=r"batch_sizes must be whole numbers >= 1, such as \(1, 64\)"):
+        measure.measure(nn.Linear(3, 2), example=torch.zeros(1, 3), batch_sizes=sizes)
+
+
 def test_int8_instruction_detection_matches_cpuinfo():
     flags = open("/proc/cpuinfo").read()
     assert ("AVX-512 VNNI" in measure.int8_instructions()) == ("avx512_vnni" in flags)

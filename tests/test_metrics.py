@@ -61,3 +61,11 @@ def test_a_label_or_prediction_outside_the_classes_is_named():
         metrics.confusion([0, 1, 17], [0, 1, 2], 3)
     with pytest.raises(ValueError, match=r"prediction -1 is outside the 3 classes"):
         metrics.confusion([0, 1, 2], [0, -1, 2], 3)
+
+
+def test_evaluating_on_no_data_says_so():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    empty = DataLoader(TensorDataset(torch.zeros(0, 2), torch.zeros(0, dtype=torch.long)))
+    with pytest.raises(ValueError, match="nothing to evaluate on: the data loader yielded no samples"):
+        ll.train.evaluate(nn.Linear(2, 2), empty)

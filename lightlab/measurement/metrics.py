@@ -89,4 +89,6 @@ def predictions(model: torch.nn.Module, loader) -> tuple[np.ndarray, np.ndarray]
             ps.append(model(check_inputs(x)).argmax(dim=1))
             ys.append(y)
     model.train(was_training)
+    if not ys:  # torch.cat of nothing, then a division by zero, once said nothing useful
+        raise ValueError("there is nothing to evaluate on: the data loader yielded no samples; give it some data")
     return torch.cat(ys).numpy(), torch.cat(ps).numpy()

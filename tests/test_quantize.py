@@ -195,3 +195,13 @@ def test_compare_backends_reports_each_backend(digits, zoo_models):
     assert f"best of {ll.measure.ROUNDS} alternating rounds" in latency["method"]
     assert report.ratio("size", "onnxruntime int8 (dynamic)", "onnxruntime fp32") < 0.6  # tiny model: overheads
     assert all(report.value(m, "latency_p50_b64") > 0 for m in report.models())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_nan_or_inf_weights_are_refused_not_rounded(bad):
+    w = torch.randn(4, 8)
+    w[1, 3] = bad  # was quantized silently
+    with pytest.raises(ValueError, match="the weight holds NaN or inf"):
+        linear_quantize(w, 8)
+    with pytest.raises(ValueError, match="the weight holds NaN or inf"):
+        kmeans_quantize(w, 3)

@@ -130,7 +130,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     report, path = optimize.optimize(args, out)
-    metrics = ["accuracy", "size", "macs", "latency_p50_b1", "energy_modelled_per_inference"]
+    metrics = ["accuracy", "size", "macs", "latency_p50_b1", "energy_per_inference", "energy_modelled_per_inference"]
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(report.versus("before", [m for m in metrics if m in {r["metric"] for r in report.rows}]).to_string())
     report.to_csv(out / "optimize.csv")

@@ -5,10 +5,11 @@
 Latency means batch 1 on 2 threads (the edge case: one input at a time). The latency table is measured on this
 machine; the search (Optuna NSGA-II, durable journal storage) may only train candidates whose predicted latency is
 within 10 % of digits-small's (the budget, pruned before training); the winner (best validation accuracy) is
-retrained with digits-small's own schedule and timed side by side with it. "Dominates" = at least as accurate on
-the test split and faster, or as fast and more accurate, where "as fast" means p50 latencies within 10 % of
-digits-small's p50 and "faster" means quicker by more than that and by more than the timing spread (IQR). The
-table is then checked against whole-model timings of candidates spread over the whole space.
+retrained with digits-small's own schedule and timed side by side with it. "Dominates" = faster with no detectable
+accuracy loss on the test split, or as fast and shown more accurate (exact McNemar test, 5 %), where "as fast"
+means p50 latencies within 10 % of digits-small's p50 and "faster" means quicker by more than that and by more than
+the timing spread (IQR). The table is then checked against whole-model timings of candidates spread over the
+whole space.
 """
 
 from __future__ import annotations
@@ -73,28 +74,29 @@ def _run(targets: list[dict]) -> list[ll.Report]:
     report.add("search", "latency_table_time", lut_s, "s", f"wall clock, {len(table.entries)} layer entries")
     report.add("search", "search_time", search_s, "s", "wall clock, Optuna search incl. training (1 thread)")
     target(targets, "NAS wall time (s)", seconds, "<= 300", seconds <= 300)
-    dominates = nas.dominates(report, name, "digits-small", TOLERANCE)
+    test = ll.stats.compare_models({name: model, "digits-small": small}, task)
+    dominates = nas.dominates(report, name, "digits-small", test, TOLERANCE)
     resolution = nas.resolution(report, name, "digits-small", TOLERANCE)
     report.add(
         name,
         "dominates_digits_small",
         float(dominates),
         "1/0",
-        f"test accuracy {report.value(name, 'accuracy'):.2f} vs {report.value('digits-small', 'accuracy'):.2f}"
-        f" %, p50 {report.value(name, 'latency_p50_b1'):.4f} vs {report.value('digits-small', 'latency_p50_b1'):.4f}"
-        f" ms (as fast = within {resolution:.4f} ms)",
+        f"{test.verdict}; p50 {report.value(name, 'latency_p50_b1'):.4f} vs "
+        f"{report.value('digits-small', 'latency_p50_b1'):.4f} ms (as fast = within {resolution:.4f} ms)",
     )
-    _judged(targets, "NAS: winner dominates digits-small", float(dominates), "== 1", dominates, report)
+    _judged(targets, "NAS: winner dominates digits-small", float(dominates), "== 1", dominates, report, test)
     check = nas.check_table(SPACE, task, table, count=CHECKED, rounds=5)
     error = float(check.frame().query("metric == 'prediction_error'").value.median()) / 100
     _judged(targets, "NAS: latency table median error on searched models", error, "<= 0.20", error <= 0.20, check)
     return [report, check]
 
 
-def _judged(targets: list[dict], name: str, value: float, goal: str, met: bool, report: ll.Report) -> None:
+def _judged(targets: list[dict], name: str, value: float, goal: str, met: bool, report: ll.Report, test=None) -> None:
     """Append a target judged on ``report``'s timings: "not measurable now" when other processes disturbed one."""
     notes = [r["note"] for r in report.disturbed()]
-    target(targets, name, value, goal, None if notes else met, f"{NOT_MEASURABLE} ({notes[0]})" if notes else "")
+    note = f"{NOT_MEASURABLE} ({notes[0]})" if notes else ""
+    target(targets, name, value, goal, None if notes else met, note, test, None if test is None else met)
 
 
 if __name__ == "__main__":

@@ -23,11 +23,34 @@ BUSY = "--busy" in sys.argv[1:]
 NOT_MEASURABLE = "not measurable now: a timing behind it was disturbed by other processes"
 
 
-def target(targets: list[dict], name: str, value: float, goal: str, met: bool | None, note: str = "") -> None:
-    """Append one target row; ``met=None`` means it could not be judged now (``note`` says why)."""
+def target(
+    targets: list[dict],
+    name: str,
+    value: float,
+    goal: str,
+    met: bool | None,
+    note: str = "",
+    test: ll.stats.Paired | ll.stats.Kept | ll.stats.Interval | None = None,
+    shown: bool | None = None,
+) -> None:
+    """Append one target row; ``met=None`` means it could not be judged now (``note`` says why).
+
+    A claim about accuracy carries its ``test``: the row gets its ``p_value`` (a paired test) and ``interval`` (95 %),
+    its ``verdict`` in words, and ``shown``: whether the test supports the claim, not just the point estimate.
+    """
     row = {"target": name, "value": round(float(value), 4), "goal": goal, "met": None if met is None else bool(met)}
     if note:
         row["note"] = note
+    if test is not None:
+        if isinstance(test, ll.stats.Interval):
+            row["interval"] = [round(test.low, 4), round(test.high, 4)]
+            row["verdict"] = str(test)
+        else:
+            row["interval"] = [round(v, 4) for v in test.interval]
+            row["verdict"] = test.verdict
+        if isinstance(test, ll.stats.Paired):
+            row["p_value"] = test.p_value
+        row["shown"] = bool(test.holds) if isinstance(test, ll.stats.Kept) else shown
     targets.append(row)
 
 
@@ -58,6 +81,8 @@ def print_targets(targets: list[dict]) -> None:
     for t in targets:
         met = "n/a (disturbed)" if t["met"] is None else ("yes" if t["met"] else "NO")
         print(f"{t['target']:{width}s}  {t['value']:>9.4g}  {t['goal']:>8s}  {met}")
+        if "verdict" in t:
+            print(f"{'':{width}s}  {'shown' if t['shown'] else 'NOT shown'}: {t['verdict']}")
 
 
 @contextlib.contextmanager

@@ -39,3 +39,18 @@ def test_a_failed_target_fails_the_run(tmp_path, monkeypatch):
     targets = []
     _common.target(targets, "size", 3.0, "<= 2", False)
     assert _common.finish("unit", targets, []) == 1
+
+
+def test_a_claim_carries_its_test(capsys):
+    targets = []
+    y = [0] * 100
+    tie = ll.stats.compare(y, [1] + y[1:], y, ("small", "large"))  # small misses one of 100: not within 2 shown
+    _common.target(targets, "small / large accuracy", 0.99, ">= 0.95", True, test=ll.stats.kept(y, [1] + y[1:], y))
+    _common.target(targets, "gap (points)", 1.0, "<= 2", True, test=tie, shown=tie.within(2))
+    _common.target(targets, "gain (points)", 1.0, ">= 0.5", True, test=ll.stats.seed_interval([0.5, 1.0, 1.5]))
+    kept, gap, gain = targets
+    assert kept["shown"] is True and kept["interval"][0] >= 0.95 and "keeps >= 95%" in kept["verdict"]
+    assert gap["p_value"] == 1.0 and gap["shown"] is False and gap["verdict"].startswith("no detectable difference")
+    assert gain["interval"] == [round(ll.stats.seed_interval([0.5, 1.0, 1.5]).low, 4), 2.2421] and gain["shown"] is None
+    _common.print_targets(targets)
+    assert "NOT shown: no detectable difference at n = 100" in capsys.readouterr().out

@@ -164,3 +164,14 @@ def test_the_cascade_module_answers_like_the_cached_arithmetic(models, digits):
     assert calls[0] == 0  # nothing unsure at threshold 0: the large model never runs
     with pytest.raises(ValueError, match=r"threshold must be in \[0, 1\], got -1"):
         cascade.Cascade(small, large, -1)
+
+
+def test_the_paired_test_reads_the_same_inputs_as_the_report(models, digits):
+    small, large = models
+    report = cascade.evaluate_cascade(small, large, digits, 0.9)
+    test = cascade.paired_test(small, large, digits, 0.9)
+    assert test.names == ("cascade (threshold 0.9)", "cloud only (large)") and test.n == 360
+    assert test.scores[0] == pytest.approx(report.value("cascade (threshold 0.9)", "accuracy"))
+    assert test.scores[1] == pytest.approx(report.value("cloud only (large)", "accuracy"))
+    everything = cascade.paired_test(small, large, digits, 1.0)  # every input offloaded: the large model itself
+    assert everything.p_value == 1.0 and everything.difference == 0 and everything.better is None

@@ -90,4 +90,8 @@ def test_compare_reports_both_settings_with_spread(digits, teacher):
         assert gain == pytest.approx(
             report.value("student, KD", f"accuracy, {setting}") - report.value("student, no KD", f"accuracy, {setting}")
         )
+        # Two seeds: the Student-t interval is mean +- 12.71 * sd / sqrt(2), paired by seed.
+        row = next(r for r in report.rows if r["metric"] == f"KD gain, {setting}")
+        low, high = report.interval("student, KD", f"KD gain, {setting}")
+        assert high - gain == pytest.approx(gain - low) == pytest.approx(12.706 * row["spread"] / 2**0.5, rel=1e-3)
     assert report.ratio("params", "teacher", "student") > 100

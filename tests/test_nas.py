@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -131,27 +132,44 @@ def test_check_table_times_candidates_spread_over_the_space(digits, table):
         assert check.value(name, "prediction_error") == pytest.approx(100 * abs(predicted - measured) / measured)
 
 
-def _timed(acc, lat, spread=0.0):
+def _timed(lat, spread=0.0):
     report = ll.Report()
-    for name, a, t in (("ref", 97.5, 0.010), ("cand", acc, lat)):
-        report.add(name, "accuracy", a, "%", "test").add(name, "latency_p50", t, "ms", "timed", spread=spread)
+    for name, t in (("ref", 0.010), ("cand", lat)):
+        report.add(name, "latency_p50", t, "ms", "timed", spread=spread)
     return report
 
 
+def _test(better):
+    """A paired test on 360 inputs where ``better`` is right on 20 more (p < 1e-5), or a tie (one image apart)."""
+    y = np.zeros(360, dtype=int)
+    one, other = y.copy(), y.copy()
+    other[:20] = 1 if better else 0
+    other[0] = 1  # never a win on one image: one image apart is a tie
+    a, b = (one, other) if better in ("cand", None) else (other, one)
+    return ll.stats.compare(y, a, b, ("cand", "ref"))
+
+
 @pytest.mark.parametrize(
-    "acc, lat, spread, expected",
+    "better, lat, spread, expected",
     [
-        (97.5, 0.010, 0.0, False),  # a tie is not domination
-        (98.0, 0.0104, 0.0, True),  # more accurate, 4 % slower: within the 5 % resolution, "as fast"
-        (98.0, 0.0110, 0.0, False),  # more accurate but 10 % slower: a trade-off, not domination
-        (98.0, 0.0110, 0.002, False),  # a noisy timing does not widen "as fast": the tolerance is stated
-        (97.5, 0.0090, 0.0, True),  # as accurate and clearly faster
-        (97.5, 0.0090, 0.002, False),  # ... but not when the timings' spread is wider than the difference
-        (97.0, 0.0050, 0.0, False),  # faster but less accurate
+        (None, 0.010, 0.0, False),  # a tie is not domination
+        (None, 0.0090, 0.0, True),  # no detectable accuracy difference and clearly faster
+        ("cand", 0.0104, 0.0, True),  # shown more accurate, 4 % slower: within the 5 % resolution, "as fast"
+        ("cand", 0.0110, 0.0, False),  # more accurate but 10 % slower: a trade-off, not domination
+        ("cand", 0.0110, 0.002, False),  # a noisy timing does not widen "as fast": the tolerance is stated
+        (None, 0.0090, 0.002, False),  # faster, but not when the timings' spread is wider than the difference
+        ("ref", 0.0050, 0.0, False),  # faster but shown less accurate
     ],
 )
-def test_dominates_uses_the_stated_resolution(acc, lat, spread, expected):
-    assert nas.dominates(_timed(acc, lat, spread), "cand", "ref") is expected
+def test_dominates_uses_the_paired_test_and_the_stated_resolution(better, lat, spread, expected):
+    test = _test(better)
+    assert test.better == better
+    assert nas.dominates(_timed(lat, spread), "cand", "ref", test) is expected
+
+
+def test_dominates_refuses_a_test_of_other_models():
+    with pytest.raises(ValueError, match="compares"):
+        nas.dominates(_timed(0.009), "cand", "ref", ll.stats.compare([0], [0], [0], ("x", "y")))
 
 
 def test_retrain_is_seeded(digits):

@@ -98,3 +98,16 @@ def test_disturbed_rows_can_be_picked_by_metric_and_model():
     assert report.disturbed() == [report.rows[2]]
     assert report.disturbed(["latency_p50_b1"], ["large"]) == [report.rows[2]]
     assert report.disturbed(["latency_p50_b1"], ["small"]) == [] and report.disturbed(["size"]) == []
+
+
+def test_an_interval_travels_with_its_value(tmp_path):
+    report = ll.Report().add("student, KD", "KD gain", 1.2, "points", "mean over seeds", interval=(0.3, 2.1))
+    report.add("student, KD", "accuracy", 97.2, "%", "test split")
+    assert report.interval("student, KD", "KD gain") == (0.3, 2.1)
+    assert report.interval("student, KD", "accuracy") is None
+    assert report.table().loc["KD gain", "student, KD"] == "1.20 points (95 % interval 0.3 .. 2.1)"
+    again = ll.Report.from_json(report.to_json(tmp_path / "r.json"))
+    assert again.interval("student, KD", "KD gain") == (0.3, 2.1)
+    assert ll.Report().extend(report.rows).interval("student, KD", "KD gain") == (0.3, 2.1)
+    with pytest.raises(KeyError, match="no 'latency'"):
+        report.interval("student, KD", "latency")

@@ -109,11 +109,20 @@ def test_bad_input_is_named():
         stats.minimal_detectable_difference(360, 97.5)
 
 
+def test_within_reads_the_low_end_of_the_interval():
+    y, a, b = _pair(2000, 0.90, 0.91)
+    r = stats.compare(y, a, b, ("small", "large"))
+    assert r.within(-r.interval[0]) and not r.within(-r.interval[0] - 0.01)
+
+
 def test_real_models_on_a_real_test_split(digits):
     small, large = ll.zoo.pretrained("digits-small"), ll.zoo.pretrained("digits-large")
     y, ps = ll.metrics.predictions(small, digits.test)
     _, pl = ll.metrics.predictions(large, digits.test)
-    r = stats.compare(y, pl, ps, ("digits-large", "digits-small"))
-    assert r.n == len(y) == 360
+    r = stats.compare_models({"digits-large": large, "digits-small": small}, digits)
+    assert r.n == len(y) == 360 and r.names == ("digits-large", "digits-small")
     assert r.only_a + r.only_b == int(np.sum((pl == y) != (ps == y)))
+    assert r.scores == pytest.approx((100 * np.mean(pl == y), 100 * np.mean(ps == y)))
     assert r.to_dict()["verdict"] == r.verdict
+    with pytest.raises(ValueError, match="exactly two models; got 1"):
+        stats.compare_models({"digits-small": small}, digits)

@@ -34,15 +34,16 @@ def _out_file(path: str | Path, example: str) -> Path:
     return path
 
 
-def summary(report, large: str, small: str, country: str, metric: str = "accuracy") -> list[str]:
-    """Return the essay's four reasons for small models, answered with this report's numbers."""
+def summary(report, large: str, small: str, country: str, metric: str = "accuracy", test=None) -> list[str]:
+    """Return the essay's four reasons for small models, answered with this report's numbers (and ``test``, the
+    paired test of the two models' accuracy, when given)."""
 
     def ratio(name: str) -> float:
         return report.value(large, name) / report.value(small, name)
 
     lines = [
         f"{metric.replace('_', ' ').capitalize()}: {large} {report.value(large, metric):.1f} %, {small} "
-        f"{report.value(small, metric):.1f} %",
+        f"{report.value(small, metric):.1f} %" + (f": {test.verdict}" if test is not None else ""),
         f"1. Speed: {small} answers {ratio('latency_p50_b1'):.0f}x faster at batch 1 "
         f"({report.value(small, 'latency_p50_b1'):.3f} vs {report.value(large, 'latency_p50_b1'):.3f} ms)",
     ]
@@ -50,7 +51,7 @@ def summary(report, large: str, small: str, country: str, metric: str = "accurac
     if energy and energy[0]["value"] == energy[0]["value"]:
         co2 = report.value(small, "co2e_per_inference") * 1e6
         lines.append(
-            f"2. Energy: {ratio('energy_per_inference'):.0f}x less per inference "
+            f"2. Energy, {energy[0]['method'].split()[0]}: {ratio('energy_per_inference'):.0f}x less per inference "
             f"({energy[0]['method']}); a million inferences emit {co2:.3g} g CO2e in {country}"
         )
     elif energy:
@@ -110,7 +111,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.model and not own_data:
         print(f"\nnote: {own.NO_DATA}")
     elif len(names) >= 2 and args.task != "text" and not args.model:
-        print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric)))
+        from lightlab.measurement import stats
+
+        test = stats.compare_models({n: models[n] for n in (names[0], names[-1])}, task)
+        print("\n" + "\n".join(summary(report, names[0], names[-1], args.country, task.metric, test)))
     report.to_csv(out / "bench.csv")
     report.to_json(out / "bench.json")
     report.to_html(out / "report.html", title=f"lightlab bench: {args.task}", figures=figures)

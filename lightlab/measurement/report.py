@@ -12,7 +12,7 @@ import pandas as pd
 from lightlab import config
 from lightlab.measurement.units import human, readable
 
-COLUMNS = ["model", "metric", "value", "unit", "method", "spread", "note"]
+COLUMNS = ["model", "metric", "value", "unit", "method", "spread", "note", "interval"]
 
 
 def _writable(path: str | Path) -> Path:
@@ -40,8 +40,11 @@ class Report:
         method: str,
         spread: float | None = None,
         note: str | None = None,
+        interval: tuple[float, float] | None = None,
     ) -> Report:
-        """Append one row (a method is required: no number without its provenance) and return self."""
+        """Append one row (a method is required: no number without its provenance) and return self.
+
+        ``interval``: the value's 95 % confidence interval (``ll.stats``), shown beside it in ``table``."""
         if not method:
             raise ValueError(f"row {model}/{metric} has no method: say how the number was obtained")
         row = {"model": model, "metric": metric, "value": float(value), "unit": unit, "method": method}
@@ -49,13 +52,18 @@ class Report:
             row["spread"] = float(spread)
         if note:
             row["note"] = note
+        if interval is not None:
+            row["interval"] = [float(interval[0]), float(interval[1])]
         self.rows.append(row)
         return self
 
     def extend(self, rows: Iterable[dict]) -> Report:
         """Add each row dict (as energy and sweeps return them) through ``add``, so every row has the one schema."""
         for r in rows:
-            self.add(r["model"], r["metric"], r["value"], r["unit"], r["method"], r.get("spread"), r.get("note"))
+            self.add(
+                r["model"], r["metric"], r["value"], r["unit"], r["method"], r.get("spread"), r.get("note"),
+                r.get("interval"),
+            )  # fmt: skip
         return self
 
     def __add__(self, other: Report) -> Report:
@@ -82,6 +90,12 @@ class Report:
             f"(models: {', '.join(self.models())})"
         )
 
+    def interval(self, model: str, metric: str) -> tuple[float, float] | None:
+        """Return the 95 % interval stored with one value, or None when the row has none."""
+        self.value(model, metric)  # raises, naming what exists, when there is no such row
+        found = self._find(model, metric).get("interval")
+        return None if found is None else (found[0], found[1])
+
     def ratio(self, metric: str, model: str, baseline: str) -> float:
         """Return ``metric`` of ``model`` divided by that of ``baseline``."""
         return self.value(model, metric) / self.value(baseline, metric)
@@ -101,6 +115,9 @@ class Report:
         if "above_idle" in row["metric"] and row["value"] < 0:
             return "below idle (noise)"  # the run drew less than the idle baseline: the difference is noise
         text = human(row["value"], row["unit"])
+        if "interval" in row:
+            low, high = row["interval"]
+            text = f"{text} (95 % interval {low:.3g} .. {high:.3g})"
         return f"{text} (disturbed)" if is_disturbed(row) else text
 
     def disturbed(self, metrics: Iterable[str] | None = None, models: Iterable[str] | None = None) -> list[dict]:

@@ -67,6 +67,10 @@ class Paired:
             return f"no detectable difference at n = {self.n} ({how})"
         return f"{self.better} is better ({how})"
 
+    def within(self, points: float) -> bool:
+        """Return True when the first model is shown to lose at most ``points``: its interval's low end >= -points."""
+        return self.interval[0] >= -points
+
     def to_dict(self) -> dict:
         """Return the fields and the verdict as plain JSON-ready values."""
         return {**asdict(self), "difference": self.difference, "verdict": self.verdict}
@@ -124,10 +128,15 @@ def binomial_two_sided(k: int, n: int) -> float:
 def mcnemar(y_true, pred_a, pred_b, names: tuple[str, str] = ("A", "B"), seed: int = 0) -> Paired:
     """Return the exact McNemar test of two classifiers' accuracy on the same inputs, with the 95 % interval."""
     y, a, b = _check(y_true, pred_a, pred_b)
-    right_a, right_b = a == y, b == y
+    return mcnemar_correct(a == y, b == y, names, seed)
+
+
+def mcnemar_correct(right_a, right_b, names: tuple[str, str] = ("A", "B"), seed: int = 0) -> Paired:
+    """Return ``mcnemar`` from two boolean arrays: which inputs each model got right (the same inputs, in order)."""
+    right_a, right_b = (np.asarray(r, dtype=bool) for r in _check(right_a, right_b))
     only_a, only_b = int(np.sum(right_a & ~right_b)), int(np.sum(right_b & ~right_a))
-    n = y.size
-    # The difference of accuracies is (only_a - only_b) / n: resampling inputs = resampling the four cell counts.
+    n = right_a.size
+    # The difference of accuracies is (only_a - only_b) / n: resampling inputs = resampling the three cell counts.
     cells = np.array([only_a, only_b, n - only_a - only_b]) / n
     draws = np.random.default_rng(seed).multinomial(n, cells, size=ROUNDS)
     diffs = 100 * (draws[:, 0] - draws[:, 1]) / n
@@ -173,6 +182,16 @@ def compare(
     return Paired(
         tuple(names), metric, y.size, (score(y, a), score(y, b)), float(p), _percentiles(diffs), "paired bootstrap"
     )
+
+
+def compare_models(models: dict, task, split: str = "test", metric: str | None = None, seed: int = 0) -> Paired:
+    """Return ``compare`` of the two models in ``models`` (name -> model) on ``task``'s split, in the task's metric."""
+    if len(models) != 2:
+        raise ValueError(f"compare_models compares exactly two models; got {len(models)}: {', '.join(models)}")
+    (name_a, a), (name_b, b) = models.items()
+    y, pred_a = metrics.predictions(a, task.loader(split, shuffle=False))  # same inputs, same order: paired
+    _, pred_b = metrics.predictions(b, task.loader(split, shuffle=False))
+    return compare(y, pred_a, pred_b, (name_a, name_b), metric or task.metric, seed)
 
 
 def kept(

@@ -23,6 +23,7 @@ from torch.utils.data import TensorDataset
 
 from lightlab import config
 from lightlab.data.tasks import Task
+from lightlab.measurement import stats
 from lightlab.measurement.measure import count_params, environment
 from lightlab.measurement.report import Report
 from lightlab.techniques import train
@@ -212,14 +213,16 @@ def _add_seeds(
     report: Report, model: str, metric: str, values: list[float], unit: str, method: str, seeds: Sequence[int]
 ) -> None:
     spread = statistics.stdev(values) if len(values) > 1 else 0.0
+    interval = stats.seed_interval(values) if len(values) > 1 else None
     report.add(
         model,
         metric,
         statistics.mean(values),
         unit,
-        f"{method}; mean over seeds {list(seeds)}, spread = standard deviation",
+        f"{method}; mean over seeds {list(seeds)}, spread = standard deviation, 95 % Student-t interval over seeds",
         spread=spread,
         note="per seed: " + ", ".join(f"{v:.2f}" for v in values),
+        interval=None if interval is None else (interval.low, interval.high),
     )
 
 

@@ -24,6 +24,7 @@ from lightlab import config
 from lightlab.data.tasks import Task
 from lightlab.measurement import measure
 from lightlab.measurement.report import Report
+from lightlab.measurement.stats import Paired
 from lightlab.models import blocks, zoo
 from lightlab.techniques import train
 from lightlab.techniques.nas_latency import LatencyTable, check_predictions, measure_table
@@ -382,14 +383,16 @@ def resolution(report: Report, model: str, reference: str, tolerance: float = 0.
     return tolerance * report.value(reference, _latency_metric(report))
 
 
-def dominates(report: Report, model: str, reference: str, tolerance: float = 0.05) -> bool:
-    """Return True when ``model`` is at least as accurate and faster, or as fast and more accurate, than
-    ``reference`` (test accuracy; "as fast" = p50 within ``resolution``; "faster" = quicker by more than that and by
-    more than either timing's spread, so noise can only make the claim harder)."""
-    acc, ref_acc = report.value(model, "accuracy"), report.value(reference, "accuracy")
+def dominates(report: Report, model: str, reference: str, test: Paired, tolerance: float = 0.05) -> bool:
+    """Return True when ``model`` is faster with no detectable accuracy loss, or as fast and more accurate, than
+    ``reference``. Accuracy is judged by the paired ``test`` (``ll.stats.compare_models``), never by one image;
+    "as fast" = p50 within ``resolution``; "faster" = quicker by more than that and by more than either timing's
+    spread, so noise can only make the claim harder."""
+    if set(test.names) != {model, reference}:
+        raise ValueError(f"the paired test compares {test.names}, not {model!r} with {reference!r}")
     metric = _latency_metric(report)
     lat, ref_lat = report.value(model, metric), report.value(reference, metric)
     res = resolution(report, model, reference, tolerance)
     spreads = [r.get("spread", 0.0) for r in report.rows if r["metric"] == metric and r["model"] in (model, reference)]
     as_fast, faster = lat <= ref_lat + res, lat < ref_lat - max(res, *spreads)
-    return acc >= ref_acc and as_fast and (faster or acc > ref_acc)
+    return test.better != reference and as_fast and (faster or test.better == model)

@@ -48,3 +48,25 @@ def per_million(fn: Callable[[float], float]) -> str:
         )
         _fail("per_million(2.5e-3)", got, expected, hint)
     return "correct: per_million works"
+
+
+def disagreements(fn: Callable) -> str:
+    """Check ``fn(y_true, pred_a, pred_b)`` returns (inputs only A got right, inputs only B got right)."""
+    y = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    a = [0, 1, 2, 3, 4, 5, 9, 9, 9, 0]  # right on 0-5
+    b = [0, 1, 2, 9, 9, 5, 6, 7, 8, 1]  # right on 0-2 and 5-8; both wrong on 9, with different wrong answers
+    what, expected = "disagreements(y, a, b) on ten fixed inputs", (2, 3)
+    got = fn(y, a, b)
+    if got is None:
+        _fail(what, got, expected, "your function must `return` the two counts as a tuple")
+    got = tuple(int(v) for v in got)
+    if got == expected:
+        return "correct: disagreements works"
+    mistakes = {
+        (3, 2): "you swapped the two counts: the first is the inputs A got right and B got wrong",
+        (6, 7): "you counted every input each model got right: the inputs both got right tell the models nothing",
+        (-1, 1): "a difference of accuracies is the net result; the test needs each direction on its own",
+        (2, 4): "at input 9 both models are wrong (with different answers): that says nothing about who is better; "
+        "count inputs where exactly one model is right",
+    }
+    _fail(what, got, expected, mistakes.get(got, "count (A right and B wrong) and (B right and A wrong) separately"))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from lightlab.data.tasks import Task
-from lightlab.measurement import measure
+from lightlab.measurement import measure, stats
 from lightlab.measurement.energy import modelled_energy
 from lightlab.measurement.report import Report
 from lightlab.techniques.adaptive.links import NETWORKS, Network, get_network
@@ -222,6 +222,14 @@ def evaluate_cascade(
         if timing is not None:
             measure.add_timing(report, name, timing)
     return report
+
+
+def paired_test(small: nn.Module, large: nn.Module, task: Task, threshold: float, split: str = "test") -> stats.Paired:
+    """Return the exact McNemar test of the cascade at ``threshold`` against the large model alone, input by input."""
+    o = outcomes(small, large, task, split)
+    cascade_correct = _correct(o, offload_mask(o.confidence, threshold))
+    names = (f"cascade (threshold {threshold:g})", "cloud only (large)")
+    return stats.mcnemar_correct(cascade_correct, o.large_correct, names)
 
 
 def sweep_thresholds(

@@ -107,3 +107,15 @@ def test_batch_inputs_come_from_an_example_or_a_task(digits):
     assert measure.batch_inputs(None, torch.ones(3, 5), 4).shape == (4, 5)
     with pytest.raises(ValueError, match="task=.*example="):
         measure.batch_inputs(None, None, 4)
+
+
+def test_a_wide_spread_is_flagged_even_on_a_quiet_machine():
+    steady = measure.Timing([1.0, 1.0, 1.1, 1.1, 1.2, 1.2], warmup=0, threads=1, batch_size=1)
+    assert steady.note is None  # IQR 0.15 ms, 14 % of the 1.1 ms median
+    wide = measure.Timing([1.0, 1.0, 1.0, 2.0, 2.0, 2.0], warmup=0, threads=1, batch_size=1)
+    assert wide.note == "disturbed: the spread (IQR) is 67 % of the median; rerun on a quiet machine"
+    busy = measure.Timing([1.0] * 6, warmup=0, threads=1, batch_size=1, foreign_cores=1.2)
+    assert busy.note.startswith("disturbed: other processes used 1.2 cores")
+    report = ll.Report()
+    measure.add_timing(report, "m", wide)
+    assert report.disturbed() and ll.report.is_disturbed(report.rows[0])

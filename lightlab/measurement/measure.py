@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from lightlab import config
 from lightlab.data.tasks import Task, check_inputs
-from lightlab.measurement import metrics
+from lightlab.measurement import meter, metrics
 from lightlab.measurement.energy import measure_energy, modelled_energy
 from lightlab.measurement.meter import FOREIGN_LOAD_LIMIT, cpu_seconds, expected_method, foreign_cores, method
 from lightlab.measurement.report import Report
@@ -106,10 +106,15 @@ class Timing:
 
     @property
     def note(self) -> str | None:
-        """Return a warning when other processes competed for the CPU during the timing, else None."""
-        if self.foreign_cores <= FOREIGN_LOAD_LIMIT:
-            return None
-        return f"disturbed: other processes used {self.foreign_cores:.1f} cores while timing; rerun on a quiet machine"
+        """Return a warning when other processes competed for the CPU, or the samples spread too widely, else None."""
+        if self.foreign_cores > FOREIGN_LOAD_LIMIT:
+            return (
+                f"disturbed: other processes used {self.foreign_cores:.1f} cores while timing; rerun on a quiet machine"
+            )
+        if self.iqr > meter.SPREAD_LIMIT * self.p50:
+            share = 100 * self.iqr / self.p50
+            return f"disturbed: the spread (IQR) is {share:.0f} % of the median; rerun on a quiet machine"
+        return None
 
     @property
     def p50(self) -> float:

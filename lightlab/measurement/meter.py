@@ -20,6 +20,7 @@ import psutil
 import torch
 
 FOREIGN_LOAD_LIMIT = 0.3  # cores used by other processes before a window counts as disturbed
+SPREAD_LIMIT = 0.3  # a timing's IQR above 30 % of its median: the runs disagree too much for one number
 MAX_DOUBLINGS = 4  # how often a window that read <= 0 J is doubled before giving up
 IDLE_NAP_S = 0.05
 

@@ -75,3 +75,20 @@ def test_foreign_load_ignores_counter_ticks():
     # a whole core busy elsewhere for a second is a core, less the resolution
     assert meter.foreign_cores(busy=2.0, own=1.0, seconds=1.0) == pytest.approx(1.0, abs=0.1)
     assert meter.foreign_cores(busy=1.0, own=1.0, seconds=1.0) == 0.0
+
+
+def test_tracked_reads_the_energy_of_a_block():
+    with meter.tracked() as used:
+        assert used == {}  # filled when the block ends
+        sum(i * i for i in range(2_000_000))
+    assert used["joules"] > 0 and used["seconds"] > 0
+    assert used["method"].startswith(("estimated (CodeCarbon", "measured ("))
+    assert used["note"] is None or used["note"].startswith("disturbed")
+
+
+def test_tracked_stops_its_tracker_when_the_block_fails():
+    with pytest.raises(ValueError, match="a failing block"), meter.tracked():
+        raise ValueError("a failing block")
+    with meter.tracked() as used:  # the lock and the tracker were released: a second block runs
+        pass
+    assert used["seconds"] >= 0

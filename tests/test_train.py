@@ -25,3 +25,12 @@ def test_early_stopping_keeps_the_best_epoch(digits):
 def test_bad_epochs():
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         ll.train.fit_(ll.zoo.mlp(64, 10), ll.load("digits"), epochs=0)
+
+
+def test_fit_can_report_its_energy_beside_its_time(digits):
+    quiet = ll.train.fit_(ll.zoo.mlp(64, 10, (16,)), digits, epochs=2, progress=False)
+    assert quiet.joules is None and quiet.energy_method is None
+    history = ll.train.fit_(ll.zoo.mlp(64, 10, (16,)), digits, epochs=2, progress=False, energy=True)
+    assert history.joules > 0 and history.seconds > 0
+    assert "CodeCarbon" in history.energy_method
+    assert history.val_scores == quiet.val_scores  # tracking changes nothing about the training

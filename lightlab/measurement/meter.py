@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import psutil
 import torch
@@ -221,3 +221,34 @@ def measure_window(fn: Callable[[], object], seconds: float, country: str) -> di
     if window["foreign_cores"] > FOREIGN_LOAD_LIMIT:
         window = _positive_window(fn, seconds, country)  # still disturbed: kept, and the row says so
     return window
+
+
+@contextlib.contextmanager
+def tracked(country: str = "FRA") -> Iterator[dict]:
+    """Track the energy of a block of work (training, a search) under one CodeCarbon tracker.
+
+    The dict it yields is filled on exit with ``joules``, ``seconds``, ``foreign_cores``, ``method`` and ``note``
+    (a "disturbed" warning when other processes loaded the CPU, whose power the whole-machine reading includes).
+    No other energy measurement may run inside the block: one tracker at a time.
+    """
+    result: dict = {}
+    with _TRACKER_LOCK:
+        tracker = _start_tracker(country)
+        busy0, own0 = cpu_seconds()
+        try:
+            yield result
+        finally:
+            _stop(tracker)
+        busy1, own1 = cpu_seconds()
+    data = getattr(tracker, "final_emissions_data", None)
+    if data is None:
+        raise EnergyUnavailable("CodeCarbon's stop() failed silently (set CODECARBON_LOG_LEVEL=warning)")
+    foreign = foreign_cores(busy1 - busy0, own1 - own0, data.duration)
+    disturbed = f"disturbed: other processes used {foreign:.1f} cores; rerun on a quiet machine"
+    result.update(
+        joules=data.energy_consumed * 3.6e6,
+        seconds=data.duration,
+        foreign_cores=foreign,
+        method=_label(tracker),
+        note=disturbed if foreign > FOREIGN_LOAD_LIMIT else None,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from tqdm.auto import tqdm
 
 from lightlab import config
 from lightlab.data.tasks import Task, check_inputs
-from lightlab.measurement import metrics
+from lightlab.measurement import meter, metrics
 
 
 @dataclass
@@ -25,6 +26,9 @@ class History:
     val_scores: list[float] = field(default_factory=list)
     best_epoch: int = -1
     seconds: float = 0.0
+    joules: float | None = None  # with fit_(..., energy=True): the training's energy, labelled by energy_method
+    energy_method: str | None = None
+    energy_note: str | None = None
 
     @property
     def best_val_score(self) -> float:
@@ -52,11 +56,13 @@ def fit_(
     seed: int = 0,
     progress: bool = True,
     loss_fn: nn.Module | None = None,
+    energy: bool = False,
 ) -> History:
     """Train ``model`` in place with Adam, keep the weights with the best validation score, return History.
 
     The score is the task's metric (accuracy, or e.g. balanced accuracy on unbalanced data); training stops
-    early when it has not improved for ``patience`` epochs.
+    early when it has not improved for ``patience`` epochs. ``energy=True`` tracks the training with CodeCarbon:
+    ``History.joules`` beside ``History.seconds``, with its method.
     """
     if not isinstance(task, Task):
         raise TypeError(
@@ -70,8 +76,12 @@ def fit_(
     train_loader = task.loader("train")
     train_loader.generator.manual_seed(seed)
     history, best_state, start = History(task.metric), None, time.perf_counter()
+    tracking = meter.tracked() if energy else contextlib.nullcontext({})
     # Closed on every exit (early stop, error, Ctrl-C): a bar left open turns red and stays on screen.
-    with tqdm(range(epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False) as bar:
+    with (
+        tracking as used,
+        tqdm(range(epochs), desc=f"fit {type(model).__name__}", disable=not progress, leave=False) as bar,
+    ):
         for epoch in bar:
             model.train()
             total, n = 0.0, 0
@@ -91,4 +101,9 @@ def fit_(
     model.load_state_dict(best_state)
     model.eval()
     history.seconds = time.perf_counter() - start
+    history.joules, history.energy_method, history.energy_note = (
+        used.get("joules"),
+        used.get("method"),
+        used.get("note"),
+    )
     return history

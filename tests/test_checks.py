@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 from _solutions import load as solutions
 
@@ -60,3 +61,25 @@ def test_an_unsolved_exercise_says_not_yet_in_one_line():
 def test_only_checkers_are_found():
     with pytest.raises(AttributeError, match="no checker named 'Callable'"):
         ll.checks.Callable  # noqa: B018
+
+
+def test_a_prediction_is_checked_for_an_answer_not_graded():
+    from lightlab.face.checks.base import prediction
+
+    assert prediction(2.0, 2.2, "the speed-up", "x", "Because...").startswith("your guess 2 x, measured 2.2 x: close.")
+    assert "too high" in prediction(10, 2.0, "the speed-up", "x", "")
+    assert "too low" in prediction(0.5, 2.0, "the speed-up", "x", "")
+    assert prediction(None, 2.0, "the speed-up", "x", "Because.").startswith("no prediction written: measured 2 x.")
+    for wrong in ("fast", float("nan"), True):
+        with pytest.raises(ll.checks.CheckFailed, match="your prediction of the speed-up must be a number in x"):
+            prediction(wrong, 2.0, "the speed-up", "x", "")
+
+
+def test_the_notebooks_prediction_checks_explain_the_measurement(digits):
+    report = ll.Report().add("student, KD", "KD gain, 10% labels", 4.0, "points", "m", interval=(2.0, 6.0))
+    assert "interval is +2.0 .. +6.0 points" in ll.checks.kd_gain_prediction(4.5, report)
+    sizes = ll.Report().add("fp32", "size", 4.5e6, "bytes", "m").add("coded", "size", 5e4, "bytes", "m")
+    sizes.add("pruned", "size", 4.5e5, "bytes", "m")
+    assert ll.checks.compression_prediction(10, sizes).startswith("your guess 10 x, measured 90 x: too low")
+    costs = pd.DataFrame({"latency_ms": [0.01, 0.012, 0.05, 0.2]})
+    assert "2 of the 4 candidates fit" in ll.checks.budget_prediction(2, costs, 0.013)

@@ -56,3 +56,21 @@ def number(
         if math.isclose(got, value, rel_tol=1e-6):
             fail(what, round(got, digits), round(expected, 3), why)
     fail(what, round(got, digits), round(expected, 3), hint)
+
+
+def prediction(guess: object, measured: float, what: str, unit: str, why: str, close: float = 0.25) -> str:
+    """Return how a learner's guess compares with the measured value, and why the value is what it is.
+
+    A "predict, then run" prompt is checked for an answer, not graded: no guess (None) gets the measurement with a
+    nudge to predict first, so "Run all" still runs; a guess that is not a number raises CheckFailed; a guess within
+    ``close`` (relative) of the measurement is "close".
+    """
+    if guess is None:
+        return f"no prediction written: measured {measured:.3g} {unit}. Next time, guess first: it sticks better. {why}"
+    if isinstance(guess, bool) or not isinstance(guess, int | float) or not math.isfinite(guess):
+        raise CheckFailed(
+            f"your prediction of {what} must be a number in {unit} (e.g. `my_guess = 2.0`); got {guess!r}"
+        )
+    off = abs(guess - measured) / max(abs(measured), 1e-12)
+    verdict = "close" if off <= close else ("too high" if guess > measured else "too low")
+    return f"your guess {guess:g} {unit}, measured {measured:.3g} {unit}: {verdict}. {why}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from lightlab.face.checks.base import fail as _fail
+from lightlab.face.checks.base import prediction
+from lightlab.measurement.report import Report
 
 # The textbook example (Cormen et al., Introduction to Algorithms, section 16.3): an optimal code costs 224 bits.
 _COUNTS = {"a": 45, "b": 13, "c": 12, "d": 16, "e": 9, "f": 5}
@@ -77,3 +79,15 @@ def shared_weight_bits(fn: Callable[[int, int], int]) -> str:
         if got != expected:
             _fail(what, got, expected, "bits = kept * bits (one index per kept weight) + 2**bits * 32 (the codebook)")
     return "correct: shared_weight_bits works"
+
+
+def compression_prediction(guess: float | None, report: Report) -> str:
+    """Compare the learner's predicted "times smaller" (fp32 file / coded file) with the real files, and say why."""
+    ratio = report.ratio("size", "fp32", "coded")
+    pruned = report.ratio("size", "fp32", "pruned")
+    why = (
+        f"Pruning alone made the file only {pruned:.0f}x smaller: each kept weight still costs 32 bits and the bitmap "
+        "1 bit for every weight. Sharing turns each kept weight into a 4-bit index, and entropy coding squeezes the "
+        "skewed bitmap and indices further: the stages multiply."
+    )
+    return prediction(guess, ratio, "how many times smaller the coded file is than the fp32 file", "x", why)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from lightlab.face.checks.base import fail as _fail
+from lightlab.face.checks.base import prediction
 
 # (accuracy, latency ms) of eight candidates, made to tell the usual mistakes apart: 0 and 5 are identical,
 # 2 and 7 tie on accuracy with a faster point, 6 is beaten on both objectives.
@@ -59,3 +60,14 @@ def pareto_front(fn: Callable[[Sequence[tuple[float, float]]], Sequence[int]]) -
         "keep point i unless some other point j has accuracy_j >= accuracy_i and "
         "latency_j <= latency_i with at least one of the two strict",
     )
+
+
+def budget_prediction(guess: float | None, costs, latency_ms: float) -> str:
+    """Compare the learner's predicted number of candidates within a latency budget with the table's count."""
+    fits = int((costs.latency_ms <= latency_ms).sum())
+    why = (
+        f"{fits} of the {len(costs)} candidates fit. At batch 1 on 8x8 inputs the work of a layer is tiny, so every "
+        "layer costs about the same fixed overhead: the candidates with the fewest layers (one hidden MLP layer) "
+        "are the fastest, whatever their width, and every convolution network has more layers."
+    )
+    return prediction(guess, fits, "the candidates within the budget", "candidates", why)

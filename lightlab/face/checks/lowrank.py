@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import torch
 
-from lightlab.face.checks.base import CheckFailed, number
+from lightlab.face.checks.base import CheckFailed, number, prediction
 from lightlab.face.checks.base import fail as _fail
 from lightlab.measurement.report import Report
 
@@ -143,12 +143,9 @@ def predicted_speedup(guess: float | None, report: Report, rank: int = 16, batch
     ``report`` is a ``ll.lowrank.layer_timing`` Report. A prediction is never "wrong": this says how far off it
     was and why; it only refuses a missing or impossible guess.
     """
-    if guess is None:
-        raise CheckFailed(
-            "write your prediction first: set `guess` to a number (e.g. guess = 10 for ten times faster) before "
-            "you look at the measurement, then run this cell again"
-        )
-    if isinstance(guess, bool) or not isinstance(guess, int | float) or not guess > 0 or math.isinf(guess):
+    if guess is not None and (
+        isinstance(guess, bool) or not isinstance(guess, int | float) or not guess > 0 or math.isinf(guess)
+    ):
         raise CheckFailed(f"guess must be a speed-up > 0 (2 = twice as fast, 0.5 = twice as slow), got {guess!r}")
     name, metric = f"rank {rank}", f"latency_p50_b{batch}"
     mac = report.value(name, "mac_ratio")
@@ -158,6 +155,8 @@ def predicted_speedup(guess: float | None, report: Report, rank: int = 16, batch
             f"timing cell on a quieter machine. MACs alone predict {mac:.1f}×."
         )
     measured = report.ratio(metric, "dense", name)
+    if guess is None:  # "Run all" goes on: the measurement, with a nudge to predict first next time
+        return prediction(None, measured, "the speed-up", "x", f"MACs alone predict {mac:.1f}x.")
     said = f"you guessed {guess:g}×; measured {measured:.2f}× at batch {batch} (MACs alone predict {mac:.1f}×). "
     if 1 / 1.5 <= guess / measured <= 1.5:
         return said + "Close: you allowed for the cost that does not shrink with the rank."

@@ -84,6 +84,8 @@ def test_compare_detectors_labels_every_number(shuttle, shuttle_small, shuttle_f
     assert report.value("small", "balanced_accuracy") > 95 and report.value("forest", "sensitivity") > 80
     assert report.value("forest", "params") == shuttle_forest.nodes
     assert report.value("small", "energy_modelled_per_inference") > 0
+    modelled = next(r for r in report.rows if r["metric"] == "energy_modelled_per_inference")
+    assert modelled["method"] == "modelled (server, Horowitz 2014, 45 nm)"  # a gateway: a small PC with DRAM
     assert not [r for r in report.rows if r["model"] == "forest" and r["metric"] == "energy_modelled_per_inference"]
     assert all(r["method"] for r in report.rows)
     # one timing rule: the detectors take turns and each keeps its best round

@@ -125,11 +125,29 @@ def test_modelled_energy_int8_below_fp32():
     int8 = energy.modelled_energy(big_model(), EXAMPLE, "int8")
     assert 0 < int8["value"] < fp32["value"]
     assert fp32["metric"] == "energy_modelled_per_inference" and fp32["unit"] == "J"
-    assert fp32["method"].startswith("modelled (Horowitz 2014")
+    assert fp32["method"] == "modelled (server, Horowitz 2014, 45 nm)" and fp32["profile"] == "server"
     assert fp32["macs"] == 64 * 512 + 512 * 512 + 512 * 10
     assert fp32["value"] == pytest.approx(fp32["compute_j"] + fp32["memory_j"])
+    # The server profile keeps the figures this function always used: 4.6 pJ per fp32 MAC, 640 pJ per DRAM word.
+    words = sum(p.numel() for p in big_model().parameters()) + fp32["activation_words"]
+    assert fp32["value"] == pytest.approx(fp32["macs"] * 4.6e-12 + words * 640e-12)
     with pytest.raises(ValueError, match="fp32"):
         energy.modelled_energy(big_model(), EXAMPLE, "fp16")
+
+
+def test_reprice_replaces_the_modelled_rows_with_another_profile():
+    from lightlab.measurement.report import Report
+
+    models = {"big": big_model(), "tiny": tiny_model()}
+    report = Report([energy.modelled_energy(m, EXAMPLE, name=n) for n, m in models.items()])
+    report.add("big", "accuracy", 90.0, "%", "by hand")
+    energy.reprice_(report, {"big": models["big"]}, EXAMPLE, "mcu")
+    methods = {(r["model"], r["metric"]): r["method"] for r in report.rows}
+    assert methods[("big", "energy_modelled_per_inference")] == "modelled (mcu, nRF52840 datasheet + eFlash)"
+    assert methods[("tiny", "energy_modelled_per_inference")].startswith("modelled (server")  # not in models: kept
+    assert len(report.rows) == 3 and report.value("big", "accuracy") == 90.0
+    mcu = energy.modelled_energy(models["big"], EXAMPLE, profile="mcu")["value"]
+    assert report.value("big", "energy_modelled_per_inference") == pytest.approx(mcu)
 
 
 def test_always_zero_is_unavailable_not_zero(monkeypatch):

@@ -26,6 +26,34 @@ def test_screening_rows_turn_specificity_into_false_alarms_a_day():
     assert all("a test" in r["method"] for r in report.rows)
 
 
+def test_ppv_is_bayes_and_equals_precision_at_the_data_sets_own_prevalence():
+    # 90 % sensitivity, 95 % specificity, 1 % prevalence: 0.9 x 0.01 / (0.9 x 0.01 + 0.05 x 0.99) = 15.4 %
+    assert screening.ppv(0.9, 0.95, 0.01) == pytest.approx(0.009 / (0.009 + 0.0495))
+    cm = np.array([[90, 6, 4], [5, 80, 15], [0, 10, 90]])  # 200 arrhythmic windows of 300: prevalence 2/3
+    rates = screening.screening_rates(cm)
+    assert screening.ppv(rates["sensitivity"], rates["specificity"], 200 / 300) == pytest.approx(rates["precision"])
+    assert rates["precision"] == pytest.approx(195 / 205)
+    assert screening.ppv(1.0, 1.0, 0.01) == 1.0 and screening.ppv(0.9, 0.95, 0.02) > screening.ppv(0.9, 0.95, 0.01)
+    with pytest.raises(ValueError, match="not 95"):
+        screening.ppv(95, 0.9, 0.01)
+    with pytest.raises(ValueError, match="0.01 for 1 %"):
+        screening.ppv(0.9, 0.9, 1.0)
+
+
+def test_ppv_report_puts_the_test_split_beside_screening_prevalences(task):
+    small = ll.zoo.pretrained("ecg-small")
+    report = screening.ppv_report({"small": small}, task)
+    assert [r["metric"] for r in report.rows] == ["ppv_test_split", "ppv_at_1%_prevalence", "ppv_at_2%_prevalence"]
+    y, pred = ll.metrics.predictions(small, task.loader("test", batch_size=256))
+    rates = screening.screening_rates(ll.metrics.confusion(y, pred, 3))
+    assert report.value("small", "ppv_test_split") == pytest.approx(100 * rates["precision"])
+    at_1 = 100 * screening.ppv(rates["sensitivity"], rates["specificity"], 0.01)
+    assert report.value("small", "ppv_at_1%_prevalence") == pytest.approx(at_1)
+    # At 1 % prevalence most alarms are false even for a specific model: far below the test split's PPV.
+    assert report.value("small", "ppv_at_1%_prevalence") < report.value("small", "ppv_at_2%_prevalence")
+    assert report.value("small", "ppv_at_2%_prevalence") < report.value("small", "ppv_test_split")
+
+
 def test_roc_and_operating_point():
     truth = np.array([True, True, False, False])
     scores = np.array([0.9, 0.4, 0.6, 0.1])

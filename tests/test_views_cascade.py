@@ -19,6 +19,8 @@ def test_plot_thresholds_draws_every_curve_and_the_threshold(models, digits):
     assert [t.name for t in fig.data] == ["accuracy", "sent to the cloud", "mean latency", "p95 latency", "energy"]
     assert {s.x0 for s in fig.layout.shapes} == {0.9} and fig.layout.yaxis3.type == "log"
     assert fig.layout.legend.y > 1  # above the panels, not over the x-axis ticks and titles
+    energy = fig.layout.annotations[-1].text.replace("<br>", " ")
+    assert energy == "device energy per input (J), modelled (compute: phone, Edge TPU + LPDDR4; radio: assumed)"
 
 
 def test_explorer_reruns_evaluate_from_its_controls(models, digits, monkeypatch):

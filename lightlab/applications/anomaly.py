@@ -176,13 +176,15 @@ def compare_detectors(
     energy_estimate: bool = False,
     repeats: int | None = None,
     rounds: int | None = None,
+    profile: str = "server",
 ) -> Report:
     """Return a Report: balanced accuracy, sensitivity, specificity, precision, size and batch-1 latency per model.
 
     The latencies are LightLab's one timing rule (``ll.measure.interleaved``: the models take turns for ``rounds``
     rounds and each keeps its best), so one busy moment of the machine cannot make one model look faster. Networks
-    also get modelled energy (MACs and memory traffic); a forest has no MACs, so compare all models' energy with
-    ``energy_estimate=True`` (CodeCarbon, labelled with its method).
+    also get modelled energy on ``profile`` (default "server": a gateway is a small PC with DRAM; see
+    ``ll.profiles``); a forest has no MACs, so compare all models' energy with ``energy_estimate=True`` (estimated
+    by CodeCarbon, labelled with its method).
     """
     report = Report(environment=environment())
     one = task.example(1)
@@ -196,7 +198,7 @@ def compare_detectors(
             report.add(name, "params", model.nodes, "count", "tree nodes (a forest has no weights)")
         else:
             report.add(name, "params", count_params(model), "count", "sum of parameter elements")
-            report.extend([energy.modelled_energy(model, one, name=name)])
+            report.extend([energy.modelled_energy(model, one, name=name, profile=profile)])
         report.add(
             name,
             "size",

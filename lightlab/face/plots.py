@@ -1,8 +1,13 @@
-"""Plotly figures drawn from Reports: bar panels per metric and accuracy-vs-cost trade-offs."""
+"""Plotly figures drawn from Reports: bar panels per metric and accuracy-vs-cost trade-offs.
+
+A panel of energy (or of what is computed from it: battery days, CO2e) says in its title how its numbers were
+obtained, read from the rows' method: "measured (RAPL)", "estimated (CodeCarbon)" or "modelled (PROFILE, SOURCE)".
+"""
 
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 import plotly.graph_objects as go
@@ -21,7 +26,7 @@ def report_bars(report: Report, metrics: list[str] | None = None, log: bool = Tr
     models = report.models()
     units = {r["metric"]: r["unit"] for r in report.rows}
     # The unit goes in the panel title: a y-axis title would sit over the neighbouring panel's bars.
-    titles = [_wrap(f"{readable(m)} ({units[m]})" if units[m] not in ("count", "") else readable(m)) for m in metrics]
+    titles = [_wrap(_title(m, units[m], [r for r in report.rows if r["metric"] == m])) for m in metrics]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles)
     for col, metric in enumerate(metrics, start=1):
         rows = {r["model"]: r for r in report.rows if r["metric"] == metric}
@@ -76,6 +81,39 @@ def tradeoff(report: Report, x: str = "latency_p50_b1", y: str = "accuracy", log
         xaxis_type="log" if log_x else "linear",
     )
     return fig
+
+
+_METHOD = re.compile(r"\b(measured|estimated|modelled) \(([^()]*)\)")
+_ENERGY_WORDS = ("energy", "battery", "co2e")
+
+
+def method_head(method: str) -> str | None:
+    """Return how an energy figure was obtained, from its row's method: 'estimated (CodeCarbon)', 'measured (RAPL)',
+    'modelled (mcu, nRF52840 datasheet + eFlash)'; None when the method names none of the three."""
+    found = _METHOD.search(method)
+    if found is None:
+        return None
+    how, inside = found.groups()
+    if "CodeCarbon" in inside:  # CodeCarbon's labels run long (TDP, RAM constant): the panel keeps the source only
+        inside = "CodeCarbon" if how == "estimated" else inside.split(" via ")[0]
+    return f"{how} ({inside})"
+
+
+def _title(metric: str, unit: str, rows: list[dict]) -> str:
+    """Return a panel title: the metric in words, the unit and, for an energy figure, how it was obtained."""
+    name = readable(metric)
+    how = None
+    if any(word in metric.lower() for word in _ENERGY_WORDS):
+        heads = {method_head(r["method"]) for r in rows}
+        words = {h.split(" (")[0] for h in heads if h}
+        if len(heads) == 1 and None not in heads:
+            how = heads.pop()
+        else:  # e.g. models priced on different device profiles
+            one = len(words) == 1 and None not in heads
+            how = f"{words.pop()} (differs by bar: see its hover)" if one else "methods differ by bar: see its hover"
+        name = re.sub(r"\s*\((estimated|modelled|measured)[^)]*\)$", "", name)  # the method replaces it
+    title = f"{name} ({unit})" if unit not in ("count", "") else name
+    return f"{title}, {how}" if how else title
 
 
 def colour(i: int) -> str:

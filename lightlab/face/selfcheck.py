@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -26,6 +27,12 @@ PACKAGES = [
     "optuna",
     "distributed",
 ]
+# Where Linux exposes the RAPL energy counters (Intel, and AMD since Zen): intel-rapl:0/energy_uj, ...
+POWERCAP = Path("/sys/class/powercap")
+RAPL_FIX = (
+    "sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj (until the next reboot; a udev rule makes it "
+    "last), or run as a user allowed to read it"
+)
 
 
 @dataclass
@@ -36,6 +43,7 @@ class Check:
     found: str
     ok: bool = True
     fix: str = ""
+    hint: str = ""  # advice for a check that passed but could do better
 
 
 @dataclass
@@ -60,6 +68,8 @@ class DoctorReport:
             lines.append(f"{'ok ' if c.ok else 'BAD'}  {c.name:22s} {c.found}")
             if not c.ok:
                 lines.append(f"{'':27s}fix: {c.fix}")
+            elif c.hint:
+                lines.append(f"{'':27s}hint: {c.hint}")
         lines.append("all good" if self.ok else f"{len(self.problems())} problem(s) found: see the fixes above")
         return "\n".join(lines)
 
@@ -105,6 +115,25 @@ def _package_checks() -> list[Check]:
     return checks
 
 
+def _readable(path: Path) -> bool:
+    return os.access(path, os.R_OK)
+
+
+def power_meter_check(powercap: Path | None = None) -> Check:
+    """Return whether RAPL energy counters exist and can be read, with the fix when only permissions stop it."""
+    counters = sorted((powercap or POWERCAP).glob("intel-rapl*/energy_uj"))
+    if not counters:
+        return Check("power meter", "none: no RAPL on this machine (a VM, or a CPU without it): estimates only")
+    if any(_readable(c) for c in counters):
+        return Check("power meter", "RAPL readable: energy is measured")
+    return Check(
+        "power meter",
+        f"RAPL present but not readable ({len(counters)} counters; permissions): energy will be estimated "
+        "(CodeCarbon) until it is readable",
+        hint=RAPL_FIX,
+    )
+
+
 def _machine_checks() -> list[Check]:
     from lightlab.measurement import meter
     from lightlab.measurement.measure import cpu_model, int8_instructions
@@ -118,12 +147,7 @@ def _machine_checks() -> list[Check]:
             if int8
             else "none found: int8 models may run no faster than FP32 on this CPU (it still saves size)",
         ),
-        Check(
-            "power meter",
-            "RAPL readable: energy is measured"
-            if meter.has_power_meter()
-            else "none (no readable RAPL): energy figures are CodeCarbon estimates, labelled as such",
-        ),
+        power_meter_check(),
         Check("energy method", meter.expected_method()),
     ]
     return checks

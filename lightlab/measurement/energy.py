@@ -3,7 +3,8 @@
 Without a power meter (no RAPL) CodeCarbon *estimates* power from the CPU load, a TDP and a
 constant for RAM, so its energy is roughly latency x constant power. Every row therefore names
 how its number was obtained (``method``): an unlabelled joule would mislead. The CodeCarbon
-plumbing lives in ``meter.py``.
+plumbing lives in ``meter.py``; the per-operation and per-access energies of each device class
+(server, phone, microcontroller) and their sources in ``profiles.py``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
 from lightlab import config
+from lightlab.measurement import profiles
 from lightlab.measurement.meter import (
     FOREIGN_LOAD_LIMIT,
     IDLE_NAP_S,
@@ -26,11 +29,11 @@ from lightlab.measurement.meter import (
     probe,
 )
 
-# Horowitz, "Computing's energy problem", ISSCC 2014, 45 nm: joules per operation.
-FP32_MULT_J, FP32_ADD_J = 3.7e-12, 0.9e-12
-INT8_MULT_J, INT8_ADD_J = 0.2e-12, 0.03e-12
-DRAM_J_PER_WORD = 640e-12  # one 32-bit word read from DRAM
-_PRECISIONS = {"fp32": (FP32_MULT_J + FP32_ADD_J, 4), "int8": (INT8_MULT_J + INT8_ADD_J, 1)}
+if TYPE_CHECKING:
+    from lightlab.measurement.report import Report
+
+BYTES = {"fp32": 4, "int8": 1}
+MODELLED = "energy_modelled_per_inference"
 
 
 def _intensity(country: str) -> tuple[float, int]:
@@ -169,15 +172,24 @@ def _unavailable(names: list[str], idle: bool, why: str) -> list[dict]:
 
 
 def modelled_energy(
-    model: torch.nn.Module, example: torch.Tensor, precision: str = "fp32", name: str | None = None
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    precision: str = "fp32",
+    name: str | None = None,
+    profile: str | profiles.Profile = "server",
 ) -> dict:
-    """Model the energy of one inference from MACs and DRAM traffic with Horowitz's 45 nm figures."""
+    """Model the energy of one inference from MACs and memory traffic, priced with a device ``profile``'s figures.
+
+    ``profile``: "server" (DRAM, Horowitz 2014; the default), "phone" (NPU + LPDDR4), "mcu" (flash and SRAM, no
+    DRAM), or your own ``profiles.Profile``. The row's method says which: "modelled (PROFILE, SOURCE)".
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
-    if precision not in _PRECISIONS:
-        raise ValueError(f"precision must be one of {sorted(_PRECISIONS)}, got {precision!r}")
+    device = profiles.lookup(profile)
+    if precision not in BYTES:
+        raise ValueError(f"precision must be one of {sorted(BYTES)}, got {precision!r}")
+    mac_j, nbytes = device.per_mac(precision), BYTES[precision]
     _check_example(example)
-    mac_j, nbytes = _PRECISIONS[precision]
     activations = []
 
     def count(module, inputs, output) -> None:
@@ -196,21 +208,48 @@ def modelled_energy(
     # ONNX Runtime runs outside PyTorch's counter: such a model counts its own MACs (from its source or its graph).
     own = model.count_macs(example[:1]) if callable(getattr(model, "count_macs", None)) else None
     macs = own or getattr(model, "macs_per_sample", None) or flops.get_total_flops() / 2
-    # Each weight read once from DRAM; each leaf's input and output written/read once, all at `precision`.
-    words = (sum(p.numel() for p in model.parameters()) + sum(activations)) * nbytes / 4
-    compute_j, memory_j = macs * mac_j, words * DRAM_J_PER_WORD
-    total = compute_j + memory_j
-    note = f"{precision}: compute {compute_j / total:.0%}, DRAM traffic {memory_j / total:.0%}"
+    # Each weight read once from where it is stored; each leaf's input and output written/read once; all at
+    # `precision`, in 32-bit words.
+    weight_words = sum(p.numel() for p in model.parameters()) * nbytes / 4
+    activation_words = sum(activations) * nbytes / 4
+    compute_j = macs * mac_j
+    weight_j = weight_words * device.weight_j_per_word
+    activation_j = activation_words * device.activation_j_per_word
+    total = compute_j + weight_j + activation_j
+    shares = (
+        f"compute {compute_j / total:.0%}, weights from {device.weight_memory} {weight_j / total:.0%}, "
+        f"activations in {device.activation_memory} {activation_j / total:.0%}"
+    )
     return {
         "model": name or type(model).__name__,
-        "metric": "energy_modelled_per_inference",
+        "metric": MODELLED,
         "value": total,
         "unit": "J",
-        "method": "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)",
-        "note": note,
+        "method": device.label,
+        "note": f"{precision}: {shares}",
         "precision": precision,
+        "profile": device.name,
         "macs": macs,
-        "dram_words": words,
+        "weight_words": weight_words,
+        "activation_words": activation_words,
         "compute_j": compute_j,
-        "memory_j": memory_j,
+        "weight_j": weight_j,
+        "activation_j": activation_j,
+        "memory_j": weight_j + activation_j,
     }
+
+
+def reprice_(
+    report: Report, models: Mapping[str, torch.nn.Module], example: torch.Tensor, profile: str | profiles.Profile
+) -> Report:
+    """Replace, in place, ``report``'s modelled-energy rows of ``models`` by rows priced on ``profile``; return it.
+
+    ``ll.measure.measure`` models energy on the server profile; a case study about a phone or a microcontroller
+    prices the same models on its own device class.
+    """
+    device = profiles.lookup(profile)
+    report.rows = [r for r in report.rows if not (r["metric"] == MODELLED and r["model"] in models)]
+    report.extend(
+        modelled_energy(m, example, getattr(m, "precision", "fp32"), name, device) for name, m in models.items()
+    )
+    return report

@@ -17,17 +17,20 @@ from lightlab.measurement.report import Report
 from lightlab.techniques.adaptive.cascade import evaluate_cascade, sweep_thresholds
 from lightlab.techniques.adaptive.links import NETWORKS
 
+# How ``cascade`` prices the device's energy: its compute on the phone profile, its radio from a Network's figures.
+ENERGY_METHOD = "modelled (compute: phone,<br>Edge TPU + LPDDR4; radio: assumed)"
 
-def plot_thresholds(df: pd.DataFrame, threshold: float | None = None) -> go.Figure:
+
+def plot_thresholds(df: pd.DataFrame, threshold: float | None = None, energy_method: str = ENERGY_METHOD) -> go.Figure:
     """Return three panels of a ``sweep_thresholds`` table against the threshold: accuracy and offload share,
-    mean latency, device energy."""
+    mean latency, device energy (``energy_method`` says how it was modelled)."""
     fig = make_subplots(
         rows=1,
         cols=3,
         subplot_titles=[
             "accuracy and<br>offload share (%)",
             "latency (ms)",
-            "device energy per input<br>(J, modelled)",
+            f"device energy per input (J),<br>{energy_method}",
         ],
     )
     panels = [
@@ -46,10 +49,11 @@ def plot_thresholds(df: pd.DataFrame, threshold: float | None = None) -> go.Figu
     fig.update_yaxes(type="log", row=1, col=3)
     fig.update_xaxes(title_text="confidence threshold")
     fig.update_layout(
-        height=400,
-        margin={"t": 110, "b": 40, "l": 50, "r": 20},
-        # above the panel titles: a horizontal legend's default place is over the x-axis ticks and titles
-        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.2, "yanchor": "bottom"},
+        height=430,
+        margin={"t": 140, "b": 40, "l": 50, "r": 20},
+        # above the panel titles (the energy one takes three lines): a horizontal legend's default place is over the
+        # x-axis ticks and titles
+        legend={"orientation": "h", "x": 0, "xanchor": "left", "y": 1.3, "yanchor": "bottom"},
     )
     return fig
 
@@ -92,7 +96,8 @@ class CascadeExplorer(Explorer):
             f"{report.value('edge only (small)', 'accuracy'):.1f}, large "
             f"{report.value('cloud only (large)', 'accuracy'):.1f}), {report.value(name, 'offload_share'):.0f} % "
             f"sent to the cloud, mean latency {report.value(name, 'latency_mean'):.1f} ms, "
-            f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device (modelled)"
+            f"{1e3 * report.value(name, 'energy_device_per_input'):.2f} mJ per input on the device, "
+            f"{ENERGY_METHOD.replace('<br>', ' ')}"
             + ("; the model timings were disturbed by other programs" if report.disturbed() else "")
         )
         return report

@@ -20,9 +20,9 @@ from torch import nn
 from lightlab import config
 from lightlab.face.plots import colour
 from lightlab.measurement import measure
-from lightlab.measurement.energy import DRAM_J_PER_WORD, FP32_ADD_J, FP32_MULT_J
 from lightlab.measurement.generation import context_length, time_generation, weight_bytes
 from lightlab.measurement.meter import FOREIGN_LOAD_LIMIT, cpu_seconds, foreign_cores
+from lightlab.measurement.profiles import DRAM_J_PER_WORD, FP32_ADD_J, FP32_MULT_J
 from lightlab.measurement.report import Report, is_disturbed
 from lightlab.measurement.units import human, readable
 from lightlab.models import packaged, zoo

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from lightlab.data.tasks import Task
-from lightlab.measurement import measure, stats
+from lightlab.measurement import measure, profiles, stats
 from lightlab.measurement.energy import modelled_energy
 from lightlab.measurement.report import Report
 from lightlab.techniques.adaptive.links import NETWORKS, Network, get_network
@@ -67,6 +67,7 @@ class Outcomes:
     cloud_ms: float  # the large model measured on THIS machine at batch 1
     edge_j: float
     large_j: float  # the large model's modelled energy, had it run on the device
+    energy_method: str = "modelled (server, Horowitz 2014, 45 nm)"  # the profile edge_j and large_j are priced on
     edge_timing: measure.Timing | None = None  # None: edge_ms and cloud_ms were given, not measured
     cloud_timing: measure.Timing | None = None
 
@@ -95,9 +96,13 @@ def _logits(model: nn.Module, task: Task, split: str) -> tuple[torch.Tensor, tor
     return torch.cat([p for p, _ in parts]), torch.cat([y for _, y in parts])
 
 
-def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test") -> Outcomes:
-    """Return both models' outcomes on ``split`` (one forward pass each, then cached) and their measured costs."""
-    key = (id(small), id(large), id(task), task.seed, split)
+def outcomes(
+    small: nn.Module, large: nn.Module, task: Task, split: str = "test", profile: str | profiles.Profile = "phone"
+) -> Outcomes:
+    """Return both models' outcomes on ``split`` (one forward pass each, then cached) and their measured costs;
+    their compute energy is modelled on the device ``profile`` (``ll.profiles``)."""
+    device = profiles.lookup(profile)
+    key = (id(small), id(large), id(task), task.seed, split, device)
     prints = (_fingerprint(small), _fingerprint(large))
     hit = _CACHE.get(key)
     if hit and hit[0][0]() is small and hit[0][1]() is large and hit[1] == prints:
@@ -117,8 +122,9 @@ def outcomes(small: nn.Module, large: nn.Module, task: Task, split: str = "test"
         payload_bytes=example[0].numel() * example.element_size(),
         edge_ms=timings["edge"].p50,
         cloud_ms=timings["cloud"].p50,
-        edge_j=modelled_energy(small, example)["value"],
-        large_j=modelled_energy(large, example)["value"],
+        edge_j=modelled_energy(small, example, profile=device)["value"],
+        large_j=modelled_energy(large, example, profile=device)["value"],
+        energy_method=device.label,
         edge_timing=timings["edge"],
         cloud_timing=timings["cloud"],
     )
@@ -175,7 +181,7 @@ def _add_system(
         "energy_device_per_input",
         energy.mean(),
         "J",
-        f"modelled (edge compute: Horowitz 2014 MACs and DRAM traffic; radio: {network.name} power x "
+        f"{o.energy_method.removesuffix(')')}: edge compute; radio: {network.name} power x "
         f"active time + {network.tail_s:g} s tail per offload, assumed)",
         note=network.source,
     )
@@ -216,7 +222,7 @@ def evaluate_cascade(
         "energy_device_per_input",
         o.large_j,
         "J",
-        "modelled (Horowitz 2014 45 nm: MACs and DRAM traffic)",
+        o.energy_method,
     )
     for name, timing in (("edge only (small)", o.edge_timing), ("large on the device", o.cloud_timing)):
         if timing is not None:

@@ -83,3 +83,22 @@ def test_the_notebooks_prediction_checks_explain_the_measurement(digits):
     assert ll.checks.compression_prediction(10, sizes).startswith("your guess 10 x, measured 90 x: too low")
     costs = pd.DataFrame({"latency_ms": [0.01, 0.012, 0.05, 0.2]})
     assert "2 of the 4 candidates fit" in ll.checks.budget_prediction(2, costs, 0.013)
+
+
+def test_the_blocks_and_cascade_prediction_checks():
+    blocks = ll.Report()
+    for name, macs, ms in (("conv", 8e7, 3.0), ("dwsep", 1e7, 1.2)):
+        blocks.add(name, "macs", macs, "count", "m").add(name, "latency_p50_b1", ms, "ms", "m")
+    message = ll.checks.blocks_prediction(8, blocks)
+    assert message.startswith("your guess 8 x, measured 2.5 x: too high") and "MACs alone predict 8.0x" in message
+    blocks.rows[-1]["note"] = "disturbed: other processes used 1.0 cores"
+    assert ll.checks.blocks_prediction(8, blocks).startswith("not measurable now")
+    report = ll.Report().add("cloud only (large)", "accuracy", 98.33, "%", "m")
+    report.add("cascade (threshold 0.96)", "accuracy", 98.06, "%", "m")
+    right_large = np.ones(360, bool)
+    right_cascade = right_large.copy()
+    right_cascade[0] = False
+    test = ll.stats.mcnemar_correct(right_cascade, right_large, ("cascade", "large"))
+    message = ll.checks.cascade_prediction(0.5, report, test)
+    assert message.startswith("your guess 0.5 points, measured 0.27 points: close")
+    assert "on 1 of 360 test images" in message and "no detectable difference at n = 360" in message

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lightlab.face.checks.base import number
+from lightlab.face.checks.base import number, prediction
+from lightlab.measurement.report import Report
 
 
 def dwsep_params(fn: Callable[[int, int, int], int]) -> str:
@@ -49,3 +50,19 @@ def dwsep_params(fn: Callable[[int, int, int], int]) -> str:
             "the number of parameters (an int)",
         )
     return "correct: dwsep_params works"
+
+
+def blocks_prediction(guess: float | None, report: Report) -> str:
+    """Compare the learner's predicted speed-up of the depthwise-separable block over the standard conv (batch 1)
+    with the one ``compare_blocks`` measured, and say why it is not the MAC ratio."""
+    macs = report.ratio("macs", "conv", "dwsep")
+    if report.disturbed(["latency_p50_b1"], ["conv", "dwsep"]):
+        return (
+            f"not measurable now: other programs disturbed the timing; rerun compare_blocks. MACs predict {macs:.1f}x."
+        )
+    why = (
+        f"The MACs alone predict {macs:.1f}x. The depthwise half does only k*k MACs per value it reads, so it waits "
+        "on memory rather than on the multipliers, its kernels are less tuned than one big matrix multiply, and the "
+        "block has twice the layers, each with a fixed cost per call."
+    )
+    return prediction(guess, report.ratio("latency_p50_b1", "conv", "dwsep"), "the speed-up", "x", why)

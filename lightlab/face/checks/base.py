@@ -58,12 +58,14 @@ def number(
     fail(what, round(got, digits), round(expected, 3), hint)
 
 
-def prediction(guess: object, measured: float, what: str, unit: str, why: str, close: float = 0.25) -> str:
+def prediction(
+    guess: object, measured: float, what: str, unit: str, why: str, close: float = 0.25, within: float | None = None
+) -> str:
     """Return how a learner's guess compares with the measured value, and why the value is what it is.
 
     A "predict, then run" prompt is checked for an answer, not graded: no guess (None) gets the measurement with a
     nudge to predict first, so "Run all" still runs; a guess that is not a number raises CheckFailed; a guess within
-    ``close`` (relative) of the measurement is "close".
+    ``close`` (relative) of the measurement, or ``within`` (absolute, in ``unit``) when given, is "close".
     """
     if guess is None:
         return f"no prediction written: measured {measured:.3g} {unit}. Next time, guess first: it sticks better. {why}"
@@ -71,6 +73,6 @@ def prediction(guess: object, measured: float, what: str, unit: str, why: str, c
         raise CheckFailed(
             f"your prediction of {what} must be a number in {unit} (e.g. `my_guess = 2.0`); got {guess!r}"
         )
-    off = abs(guess - measured) / max(abs(measured), 1e-12)
-    verdict = "close" if off <= close else ("too high" if guess > measured else "too low")
+    near = abs(guess - measured) <= within if within is not None else abs(guess - measured) <= close * abs(measured)
+    verdict = "close" if near else ("too high" if guess > measured else "too low")
     return f"your guess {guess:g} {unit}, measured {measured:.3g} {unit}: {verdict}. {why}"

@@ -6,7 +6,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from lightlab.face.checks.base import fail, number
+from lightlab.face.checks.base import fail, number, prediction
+from lightlab.measurement.report import Report
+from lightlab.measurement.stats import Paired
 
 # Five inputs: two confident, one unsure, two exactly at the threshold (the convention matters there).
 _CONF = np.array([0.95, 0.40, 0.80, 0.80, 0.99])
@@ -97,3 +99,16 @@ def cascade_latency(fn: Callable) -> str:
         "* 1e3 + cloud_ms; then the mean over all inputs",
         "the mean latency in ms",
     )
+
+
+def cascade_prediction(guess: float | None, report: Report, test: Paired) -> str:
+    """Compare the learner's predicted accuracy cost of the cascade (points below the large model) with the one
+    measured on test, and say what the paired test makes of it."""
+    name = next(m for m in report.models() if m.startswith("cascade"))
+    gap = report.value("cloud only (large)", "accuracy") - report.value(name, "accuracy")
+    why = (
+        f"The small model is wrong mostly where it is unsure, and those inputs go to the large model: the cascade "
+        f"disagrees with the large model alone on {test.only_a + test.only_b} of {test.n} test images. "
+        f"Paired test: {test.verdict}."
+    )
+    return prediction(guess, gap, "the accuracy the cascade gives up", "points", why, within=0.5)

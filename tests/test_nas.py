@@ -1,50 +1,29 @@
+"""Tests for lightlab.techniques.nas: the search trains through the sweep (parallel = serial, resumed = nothing
+trained again), the front is filtered by a budget, and the winner is judged by a paired test."""
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 import lightlab as ll
-from lightlab.techniques import nas
+from lightlab.techniques import nas, nas_latency
+from lightlab.techniques.nas_space import Candidate, Layer, Space
 
-TINY = nas.Space(kinds=("mlp", "conv"), depths=(0, 1), widths=(8, 16), kernels=(3,))
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return ll.load("digits")
+TINY = Space(kinds=("conv", "dwsep"), depths=(0, 1), widths=(8, 16), kernels=(3,), heads=("flatten",), hidden=(0, 8))
 
 
 @pytest.fixture(scope="module")
 def table(digits):
-    return nas.latency_table(TINY, digits, rounds=1)
+    with ll.config.using_threads(1):
+        return nas_latency.latency_table(TINY, digits, rounds=1)
 
 
-def test_space_lists_distinct_candidates_and_builds_them(digits):
-    cands = nas.candidates(TINY, digits.input_shape)
-    # depth 0 is the same linear classifier whatever the kind or width: listed once
-    assert [str(c) for c in cands] == ["conv d1 w16 k3", "conv d1 w8 k3", "linear", "mlp d1 w16", "mlp d1 w8"]
-    for cand in cands:
-        assert cand.build(digits.input_shape, 10).eval()(digits.example(2)).shape == (2, 10)
-    assert ll.measure.count_params(nas.Candidate("mlp", 1, 32).build((1, 8, 8), 10)) == 2410  # = digits-small
-
-
-@pytest.mark.parametrize(
-    "fields, match",
-    [
-        ({"widths": ()}, r"Space widths is empty: give at least one, e.g. Space\(widths="),
-        ({"kinds": ()}, "Space kinds is empty"),
-        ({"kinds": ("mlp", "transformer")}, r"unknown block kinds \['transformer'\]; choose from mlp, conv"),
-        ({"kernels": (2,)}, r"odd kernels >= 1; got .*kernels=\(2,\)"),
-    ],
-)
-def test_bad_spaces_are_refused_when_built(fields, match):
-    with pytest.raises(ValueError, match=match):
-        nas.Space(**fields)
-
-
-def test_a_space_too_deep_for_the_input_names_the_fix(digits):
-    with pytest.raises(ValueError, match="depth 4 is impossible.*at most 3 blocks fit; use depths <= 3"):
-        nas.candidates(nas.Space(kinds=("conv",), depths=(1, 4)), digits.input_shape)
+def _search(digits, table, path, trials=4, workers=1, sampler="nsga2", start=()):
+    cfg = nas.SearchConfig(sampler=sampler, trials=trials, batch=2, epochs=1, seed=3)
+    return nas.search(
+        cfg, task=digits, space=TINY, table=table, path=path, start=start, workers=workers, progress=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,9 +31,9 @@ def test_a_space_too_deep_for_the_input_names_the_fix(digits):
     [
         (lambda: nas.SearchConfig(sampler="grid"), "SearchConfig sampler 'grid' is unknown; choose one of random"),
         (lambda: nas.SearchConfig(trials=0), "SearchConfig trials must be an integer >= 1 or None.*got 0"),
+        (lambda: nas.SearchConfig(batch=1), "SearchConfig batch must be an integer >= 2 or None.*got 1"),
         (lambda: nas.SearchConfig(epochs=2.5), "SearchConfig epochs must be an integer >= 1.*got 2.5"),
         (lambda: nas.SearchConfig(lr=0), "SearchConfig lr must be > 0, got 0"),
-        (lambda: nas.SearchConfig(train_threads=0), "SearchConfig train_threads must be an integer >= 1"),
         (lambda: nas.SearchBudget(latency_ms=-1), r"SearchBudget latency_ms must be > 0 ms or None \(no limit\)"),
         (lambda: nas.SearchBudget(params=0), "SearchBudget params must be >= 1 or None"),
     ],
@@ -64,37 +43,81 @@ def test_bad_configs_and_budgets_are_refused_when_built(make, match):
         make()
 
 
-def test_impossible_budget_names_the_tightest_feasible(digits, table):
-    costs = nas.costs(TINY, digits, table)
+def test_parallel_and_serial_searches_train_the_same_candidates(digits, table, tmp_path):
+    serial = _search(digits, table, tmp_path / "serial.jsonl", workers=1)
+    parallel = _search(digits, table, tmp_path / "parallel.jsonl", workers=2)
+    cols = ["trial", "name", "val_accuracy", "latency_ms", "params"]
+    pd.testing.assert_frame_equal(serial.trials[cols], parallel.trials[cols])  # bit-identical scores
+    assert len(serial.study.trials) == 4 and serial.trained == len(serial.trials) and serial.trials.name.is_unique
+    # every trained candidate is one record of the sweep's file, with the candidate's choices in its params
+    records = ll.sweep.load(tmp_path / "serial.jsonl")
+    assert len(records) == serial.trained and {r["status"] for r in records} == {"ok"}
+    assert {str(Candidate.from_params(r["params"]["layers"], r["params"]["head"], r["params"]["hidden"]))
+            for r in records} == set(serial.trials.name)  # fmt: skip
+
+
+def test_a_resumed_search_trains_nothing_again_and_more_trials_train_only_the_new(digits, table, tmp_path):
+    path = tmp_path / "s.jsonl"
+    first = _search(digits, table, path)
+    again = _search(digits, table, path)
+    assert again.trained == 0 and len(ll.sweep.load(path)) == first.trained
+    pd.testing.assert_frame_equal(again.trials, first.trials.assign(train_s=again.trials.train_s))
+    more = _search(digits, table, path, trials=8)
+    assert more.trials.iloc[: len(first.trials)].name.tolist() == first.trials.name.tolist()  # the same start
+    assert more.trained == len(more.trials) - len(first.trials) == len(ll.sweep.load(path)) - first.trained
+
+
+def test_the_search_starts_from_the_given_candidates(digits, table, tmp_path):
+    start = [Candidate(hidden=8), Candidate((Layer("dwsep", 16, 3),), "flatten", 0)]
+    result = _search(digits, table, tmp_path / "s.jsonl", start=start, sampler="random")
+    assert result.trials.name.tolist()[:2] == ["mlp 8", "dwsep16k3 flatten"]
+    with pytest.raises(ValueError, match="start candidate mlp 64 is outside the space.*hidden 64"):
+        _search(digits, table, tmp_path / "t.jsonl", start=[Candidate(hidden=64)])
+
+
+def test_only_shipped_tasks_can_be_searched(digits, table, tmp_path):
+    own = ll.Task.from_arrays(digits.example(40).numpy(), np.arange(40) % 10, name="mine")
+    with pytest.raises(ValueError, match="task 'mine' is not a shipped task: the workers load it by name"):
+        nas.search(task=own, space=TINY, table=table, path=tmp_path / "s.jsonl")
+    with pytest.raises(ValueError, match="asked with quick mode False, but this worker runs with True"):
+        nas.train_candidate("digits", [], "flatten", 0, 1, 0.01, 0, quick=False)
+
+
+FRONT = pd.DataFrame(
+    {
+        "name": ["a", "b", "c", "d", "e"],
+        "val_accuracy": [0.90, 0.95, 0.97, 0.93, 0.96],
+        "latency_ms": [0.010, 0.020, 0.050, 0.030, 0.020],
+        "params": [4000, 30000, 20000, 5000, 6000],
+    }
+)
+
+
+def test_a_budget_filters_the_front_and_picks_the_most_accurate_within_it(digits, table, tmp_path):
+    assert nas.within(FRONT, nas.SearchBudget(latency_ms=0.025)).name.tolist() == ["a", "b", "e"]
+    assert nas.within(FRONT, nas.SearchBudget(params=6000)).name.tolist() == ["a", "d", "e"]
+    assert nas.within(FRONT, nas.SearchBudget(0.025, 5000)).name.tolist() == ["a"]
+    assert nas.within(FRONT, nas.SearchBudget()).equals(FRONT)
+    result = _search(digits, table, tmp_path / "s.jsonl", trials=8)
+    budget = nas.SearchBudget(params=int(result.trials.params.median()))
+    fits = nas.within(result.front(), budget)
+    expected = fits.sort_values(["val_accuracy", "latency_ms"], ascending=[False, True]).name.iloc[0]
+    assert str(result.best(budget)) == expected and budget.allows(*fits.iloc[0][["latency_ms", "params"]])
+    # no budget: the most accurate candidate of all, which is always on the front
+    ranked = result.trials.sort_values(["val_accuracy", "latency_ms", "params"], ascending=[False, True, True])
+    assert str(result.best()) == ranked.name.iloc[0] and ranked.name.iloc[0] in set(result.front().name)
+    with pytest.raises(ValueError, match="no trained candidate meets"):
+        result.best(nas.SearchBudget(params=1))
+
+
+def test_an_impossible_budget_names_the_tightest_feasible(digits, table):
+    costs = nas_latency.costs(TINY, digits, table)
     fastest = costs.latency_ms.min()
     with pytest.raises(ValueError, match=f"tightest feasible latency budget is {fastest:.4f} ms \\(linear\\)"):
-        nas.search(task=digits, space=TINY, budget=nas.SearchBudget(latency_ms=fastest / 2), table=table)
-    with pytest.raises(ValueError, match="tightest feasible params budget is 178 \\(conv d1 w8 k3\\)"):
+        nas.check_budget(nas.SearchBudget(latency_ms=fastest / 2), costs)
+    with pytest.raises(ValueError, match=r"tightest feasible params budget is 610 \(mlp 8\)"):
         nas.check_budget(nas.SearchBudget(params=100), costs)
     nas.check_budget(nas.SearchBudget(latency_ms=fastest), costs)  # the tightest itself is feasible
-
-
-def _search(digits, table, path, sampler="random", trials=3, budget=None):
-    cfg = nas.SearchConfig(sampler=sampler, trials=trials, epochs=1, seed=3, storage=path)
-    return nas.search(cfg, task=digits, space=TINY, budget=budget, table=table, progress=False)
-
-
-def test_search_is_reproducible_resumable_and_within_budget(digits, table, tmp_path):
-    a = _search(digits, table, tmp_path / "a.log")
-    b = _search(digits, table, tmp_path / "b.log")
-    cols = ["kind", "depth", "width", "kernel", "val_accuracy"]
-    pd.testing.assert_frame_equal(a.trials[cols], b.trials[cols])
-    assert len(a.trials) == 3 and a.trials.name.is_unique
-    # rerunning with the same storage reuses the stored trials; asking for more continues the study
-    again = _search(digits, table, tmp_path / "a.log")
-    assert len(again.study.trials) == len(a.study.trials)
-    more = _search(digits, table, tmp_path / "a.log", trials=5)
-    assert len(more.trials) == 5 and more.trials.trial.tolist()[:3] == a.trials.trial.tolist()
-    # a budget prunes candidates before training: only what fits is trained
-    budget = nas.SearchBudget(latency_ms=nas.costs(TINY, digits, table).query("kind == 'mlp'").latency_ms.max())
-    fit = _search(digits, table, tmp_path / "c.log", sampler="nsga2", budget=budget)
-    assert (fit.trials.latency_ms <= budget.latency_ms).all() and not fit.trials.kind.eq("conv").any()
-    assert fit.best().kind == "mlp" and budget.allows(*fit.trials.iloc[0][["latency_ms", "params"]])
 
 
 def test_pareto_on_hand_made_points():
@@ -110,6 +133,7 @@ def test_pareto_on_hand_made_points():
     assert front.index.tolist() == [0, 1, 3, 4, 5]
     assert nas.pareto(points, minimize=("latency_ms",)).index.tolist() == [0, 1, 3, 4, 5]
     assert nas.pareto(points.assign(params=[10, 10, 10, 10, 10, 11])).index.tolist() == [0, 1, 3, 4]
+    assert nas.pareto(points.assign(params=[10, 10, 5, 10, 10, 10])).index.tolist() == [0, 1, 2, 3, 4, 5]  # smaller
     assert nas.pareto(points.iloc[:0]).empty
 
 
@@ -122,14 +146,6 @@ def test_compare_with_references_reports_measured_rows(digits, table):
     assert "alternating rounds" in next(r["method"] for r in report.rows if r["metric"] == "latency_p50_b1")
     assert report.value("small", "latency_predicted") > table.overhead_ms
     assert table.entries == entries  # digits-small's missing layers were measured into a copy
-
-
-def test_check_table_times_candidates_spread_over_the_space(digits, table):
-    check = nas.check_table(TINY, digits, table, count=3, rounds=1)
-    assert len(check.models()) == 3 and check.models()[0] == "linear"  # from the fastest candidate on
-    for name in check.models():
-        predicted, measured = check.value(name, "latency_predicted"), check.value(name, "latency_p50_b1")
-        assert check.value(name, "prediction_error") == pytest.approx(100 * abs(predicted - measured) / measured)
 
 
 def _timed(lat, spread=0.0):
@@ -172,7 +188,8 @@ def test_dominates_refuses_a_test_of_other_models():
         nas.dominates(_timed(0.009), "cand", "ref", ll.stats.compare([0], [0], [0], ("x", "y")))
 
 
-def test_retrain_is_seeded(digits):
-    cand = nas.Candidate("mlp", 1, 8)
+def test_retrain_is_seeded_and_deployed(digits):
+    cand = Candidate((Layer("conv", 8, 3),), "flatten", 0)
     a, b = (nas.retrain(cand, task=digits, epochs=2, progress=False) for _ in range(2))
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in a.modules()) and not a.training

@@ -1,117 +1,47 @@
-"""Hardware-aware neural architecture search: a search space, a measured latency table, Optuna search, Pareto front.
+"""Hardware-aware neural architecture search: a measured latency table, a multi-objective Optuna search whose
+candidates train in parallel through ``ll.sweep``, the Pareto front, a budget filter, the winner's verdict.
 
-NAS has three parts: the **space** (here depth, width, kernel size and block type), the **strategy** (random,
-evolutionary NSGA-II or Bayesian TPE, all Optuna samplers) and the **performance estimate** (a few epochs of
-training on the train split, scored on the validation split). Latency is not timed per candidate: a lookup table
-measured once on this machine (``lightlab/techniques/nas_latency.py``) predicts it from per-layer timings.
-Its figure and explorer are in ``ll.views.nas``.
+NAS has three parts: the **space** (``ll.nas_space``: per-layer block kind, width and kernel, the depth, the head),
+the **strategy** (random, evolutionary NSGA-II or Bayesian TPE, all Optuna samplers) and the **performance
+estimate** (a few epochs of training on the train split, scored on the validation split). Latency is not timed per
+candidate: a lookup table measured once on this machine (``ll.nas_latency``) predicts it from per-layer timings.
+
+The search is unbudgeted: it maximises validation accuracy and minimises predicted latency and parameters, and
+gives a Pareto front; a budget then filters the front (``within``) and picks the winner (``SearchResult.best``).
+Each round Optuna asks for a batch of candidates, ``ll.sweep.run`` trains them in worker processes (local or Dask)
+and appends each result to a file, and Optuna is told the results. The sampler is seeded, so running the same
+search again with the same file replays it from the file and trains nothing twice. Figures: ``ll.views.nas``.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from dataclasses import asdict, dataclass, replace
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
+import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from lightlab import config
+from lightlab.data import loaders
 from lightlab.data.tasks import Task
-from lightlab.measurement import measure
+from lightlab.measurement import measure, sweep
 from lightlab.measurement.report import Report
 from lightlab.measurement.stats import Paired
-from lightlab.models import blocks, zoo
 from lightlab.techniques import train
-from lightlab.techniques.nas_latency import LatencyTable, check_predictions, measure_table
+from lightlab.techniques.nas_latency import LatencyTable, costs
+from lightlab.techniques.nas_space import Candidate, Layer, Space, fold_batchnorm
 
-SEARCH_KINDS = ("mlp", *blocks.KINDS)
-
-
-@dataclass(frozen=True)
-class Space:
-    """The choices a search may combine: block type, depth (hidden layers or blocks), width and kernel size."""
-
-    kinds: tuple[str, ...] = ("mlp", "conv", "dwsep")
-    depths: tuple[int, ...] = (0, 1, 2)
-    widths: tuple[int, ...] = (16, 32, 64, 128, 256)
-    kernels: tuple[int, ...] = (3,)
-
-    def __post_init__(self) -> None:
-        for name in ("kinds", "depths", "widths", "kernels"):
-            if not getattr(self, name):
-                raise ValueError(f"Space {name} is empty: give at least one, e.g. Space({name}={getattr(Space, name)})")
-        unknown = [k for k in self.kinds if k not in SEARCH_KINDS]
-        if unknown:
-            raise ValueError(f"Space kinds has unknown block kinds {unknown}; choose from {', '.join(SEARCH_KINDS)}")
-        if min(self.depths) < 0 or min(self.widths) < 1 or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise ValueError(
-                f"Space needs depths >= 0, widths >= 1 and odd kernels >= 1; got depths={self.depths}, "
-                f"widths={self.widths}, kernels={self.kernels}"
-            )
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """One architecture: ``depth`` hidden Linear layers (mlp) or stride-2 blocks (conv kinds) of ``width``."""
-
-    kind: str
-    depth: int
-    width: int
-    kernel: int = 3
-
-    def build(self, input_shape: tuple[int, ...], classes: int, seed: int = 0) -> nn.Sequential:
-        """Return the seeded model; conv kinds end with global average pooling and a Linear head."""
-        if self.kind == "mlp" or self.depth == 0:
-            return zoo.mlp(
-                math.prod(input_shape), classes, (self.width,) * (self.depth if self.kind == "mlp" else 0), seed=seed
-            )
-        config.seed_everything(seed)
-        c = input_shape[0]
-        layers: list[nn.Module] = []
-        for _ in range(self.depth):
-            layers.append(blocks.make(self.kind, c, self.width, self.kernel, stride=2))
-            c = self.width
-        return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, classes))
-
-    def __str__(self) -> str:
-        if self.depth == 0:  # no hidden layer: the same linear classifier whatever the kind, width or kernel
-            return "linear"
-        return f"{self.kind} d{self.depth} w{self.width}" + ("" if self.kind == "mlp" else f" k{self.kernel}")
-
-
-def candidates(space: Space, input_shape: tuple[int, ...]) -> list[Candidate]:
-    """Return every distinct architecture of ``space`` for inputs of ``input_shape``, or raise naming the fix."""
-    if any(k != "mlp" for k in space.kinds):
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"conv kinds need image inputs (channels, height, width), got {input_shape}; use Space(kinds=('mlp',))"
-            )
-        deepest = int(math.log2(min(input_shape[1:])))  # each block halves the image; stop at 1 pixel
-        if max(space.depths) > deepest:
-            raise ValueError(
-                f"depth {max(space.depths)} is impossible: each conv block halves the "
-                f"{input_shape[1]}x{input_shape[2]} input, so at most {deepest} blocks fit; "
-                f"use depths <= {deepest}"
-            )
-    found = {
-        str(c): c
-        for c in (
-            Candidate(kind, d, w, k if kind != "mlp" else 3)
-            for kind, d, w, k in itertools.product(space.kinds, space.depths, space.widths, space.kernels)
-        )
-    }
-    return [found[name] for name in sorted(found)]
-
-
-def latency_table(space: Space, task: Task, *, batch: int = 1, rounds: int | None = None) -> LatencyTable:
-    """Return a LatencyTable measured on this machine for every layer that ``space`` can put in a model."""
-    models = [c.build(task.input_shape, task.num_classes) for c in candidates(space, task.input_shape)]
-    return measure_table(models, task.input_shape, batch, rounds)
+SAMPLERS = {
+    "random": optuna.samplers.RandomSampler,
+    "nsga2": optuna.samplers.NSGAIISampler,
+    "tpe": optuna.samplers.TPESampler,
+}
 
 
 @dataclass(frozen=True)
@@ -134,26 +64,14 @@ class SearchBudget:
         )
 
 
-def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
-    """Return one row per candidate of ``space``: its predicted latency (ms) and parameter count."""
-    rows = []
-    for cand in candidates(space, task.input_shape):
-        model = cand.build(task.input_shape, task.num_classes)
-        rows.append(
-            {
-                **asdict(cand),
-                "name": str(cand),
-                "latency_ms": table.predict(model, task.input_shape),
-                "params": measure.count_params(model),
-            }
-        )
-    return pd.DataFrame(rows)
+def within(points: pd.DataFrame, budget: SearchBudget) -> pd.DataFrame:
+    """Return the rows of ``points`` (a front, the trials, or ``costs``) whose latency_ms and params fit ``budget``."""
+    return points[[budget.allows(a, b) for a, b in zip(points.latency_ms, points.params, strict=True)]]
 
 
 def check_budget(budget: SearchBudget, space_costs: pd.DataFrame) -> None:
     """Raise ValueError naming the tightest feasible budget when no candidate of the space fits ``budget``."""
-    fits = [budget.allows(lat, p) for lat, p in zip(space_costs.latency_ms, space_costs.params, strict=True)]
-    if any(fits):
+    if not within(space_costs, budget).empty:
         return
     fastest = space_costs.loc[space_costs.latency_ms.idxmin()]
     smallest = space_costs.loc[space_costs.params.idxmin()]
@@ -164,146 +82,168 @@ def check_budget(budget: SearchBudget, space_costs: pd.DataFrame) -> None:
     )
 
 
-SAMPLERS = {
-    "random": optuna.samplers.RandomSampler,
-    "nsga2": optuna.samplers.NSGAIISampler,
-    "tpe": optuna.samplers.TPESampler,
-}
-
-
 @dataclass(frozen=True)
 class SearchConfig:
-    """How to search: sampler ('random', 'nsga2' or 'tpe'), trials to train, epochs per trial (None: 15, quick
-    mode 3), learning rate, seed, storage (a journal file: rerunning with it resumes the study)."""
+    """How to search: sampler ('random', 'nsga2' or 'tpe'), candidates to ask for (None: 128, quick mode 12), how
+    many per round (None: 16, quick mode 6; NSGA-II's population, trained in parallel), epochs per candidate (None:
+    15, quick mode 3), learning rate and seed."""
 
     sampler: str = "nsga2"
-    trials: int | None = None  # None: 40, quick mode 6
+    trials: int | None = None
+    batch: int | None = None
     epochs: int | None = None
     lr: float = 1e-2
     seed: int = 0
-    storage: str | Path | None = None
-    study_name: str = "nas"
-    train_threads: int = 1  # tiny models train fastest on one thread, and far slower on two when a core is busy
 
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ValueError(f"SearchConfig sampler {self.sampler!r} is unknown; choose one of {', '.join(SAMPLERS)}")
-        for name in ("trials", "epochs"):
+        for name, least in (("trials", 1), ("batch", 2), ("epochs", 1)):
             value = getattr(self, name)
-            if value is not None and not (isinstance(value, int) and value >= 1):
-                raise ValueError(f"SearchConfig {name} must be an integer >= 1 or None (the default), got {value!r}")
+            if value is not None and not (isinstance(value, int) and value >= least):
+                raise ValueError(
+                    f"SearchConfig {name} must be an integer >= {least} or None (the default), got {value!r}"
+                )
         if not self.lr > 0:
             raise ValueError(f"SearchConfig lr must be > 0, got {self.lr}; 1e-2 suits these small models")
-        if not (isinstance(self.train_threads, int) and self.train_threads >= 1):
-            raise ValueError(f"SearchConfig train_threads must be an integer >= 1, got {self.train_threads!r}")
-        if not self.study_name:
-            raise ValueError("SearchConfig study_name is empty: name the study, e.g. 'nas'")
+
+
+@functools.lru_cache(maxsize=4)
+def _task(name: str, quick: bool) -> Task:
+    """Return the task, loaded once per worker process (quick mode loads other subsets, hence the key)."""
+    return loaders.load(name)
+
+
+def train_candidate(
+    task: str, layers: list, head: str, hidden: int, epochs: int, lr: float, seed: int, quick: bool
+) -> dict:
+    """Train one candidate briefly from its seeded initialisation (a sweep trial) and return its validation score."""
+    if quick != config.quick():
+        raise ValueError(f"this trial was asked with quick mode {quick}, but this worker runs with {config.quick()}")
+    data = _task(task, quick)
+    model = Candidate.from_params(layers, head, hidden).build(data.input_shape, data.num_classes, seed=seed)
+    history = train.fit_(model, data, epochs=epochs, lr=lr, seed=seed, progress=False)
+    return {"val_accuracy": history.best_val_score, "epochs": len(history.val_scores)}
 
 
 @dataclass
 class SearchResult:
-    """What a search did: the Optuna study, the latency table, and one row per trained candidate."""
+    """What a search did: the Optuna study, the latency table, one row per distinct candidate trained, and how
+    many of them this call trained (the others were read from the sweep's file)."""
 
     study: optuna.Study
     table: LatencyTable
     trials: pd.DataFrame
-    budget: SearchBudget
+    candidates: dict[str, Candidate]
+    trained: int
+    path: Path
+
+    def front(self) -> pd.DataFrame:
+        """Return the unbudgeted Pareto front of the trained candidates (accuracy, latency, parameters)."""
+        return pareto(self.trials)
 
     def best(self, budget: SearchBudget | None = None) -> Candidate:
-        """Return the most accurate (on validation) trained candidate within ``budget`` (default: the search's)."""
-        budget = budget or self.budget
-        fits = self.trials[
-            [budget.allows(a, b) for a, b in zip(self.trials.latency_ms, self.trials.params, strict=True)]
-        ]
+        """Return the most accurate (on validation) point of the front within ``budget`` (ties: faster, smaller)."""
+        fits = within(self.front(), budget or SearchBudget())
         if fits.empty:
             raise ValueError(f"no trained candidate meets {budget}; loosen it or search with more trials")
         row = fits.sort_values(["val_accuracy", "latency_ms", "params"], ascending=[False, True, True]).iloc[0]
-        return Candidate(row.kind, int(row.depth), int(row.width), int(row.kernel))
+        return self.candidates[row["name"]]
+
+
+def _suggest(trial: optuna.Trial, space: Space) -> Candidate:
+    """Return the candidate of a trial's genome: every layer slot is always drawn (a fixed-length genome that
+    NSGA-II can cross over), and the depth decides how many of them are used."""
+    depth = trial.suggest_categorical("depth", space.depths)
+    head = trial.suggest_categorical("head", space.heads)
+    hidden = trial.suggest_categorical("hidden", space.hidden)
+    genes = [
+        Layer(
+            trial.suggest_categorical(f"kind{i}", space.kinds),
+            trial.suggest_categorical(f"width{i}", space.widths),
+            trial.suggest_categorical(f"kernel{i}", space.kernels),
+        )
+        for i in range(max(space.depths))
+    ]
+    return Candidate(tuple(genes[:depth]), head if depth else "flatten", hidden)
+
+
+def _genome(cand: Candidate, space: Space) -> dict:
+    """Return the genome of ``cand`` (its unused layer slots are left to the sampler), or raise if not in ``space``."""
+    outside = space.outside(cand)
+    if outside:
+        raise ValueError(f"start candidate {cand} is outside the space ({', '.join(outside)}); give one of its own")
+    genome = {"depth": cand.depth, "hidden": cand.hidden} | ({"head": cand.head} if cand.layers else {})
+    for i, layer in enumerate(cand.layers):
+        genome |= {f"kind{i}": layer.kind, f"width{i}": layer.width, f"kernel{i}": layer.kernel}
+    return genome
 
 
 def search(
     cfg: SearchConfig | None = None,
     *,
     task: Task,
-    space: Space | None = None,
-    budget: SearchBudget | None = None,
-    table: LatencyTable | None = None,
+    space: Space,
+    table: LatencyTable,
+    path: str | Path,
+    start: Sequence[Candidate] = (),
+    workers: int | None = None,
+    executor=None,
     progress: bool = True,
 ) -> SearchResult:
-    """Return a SearchResult: Optuna trains ``cfg.trials`` candidates of ``space`` within ``budget`` (maximise
-    validation accuracy, minimise predicted latency and parameters); a stored study is resumed, not redone."""
-    cfg, space, budget = cfg or SearchConfig(), space or Space(), budget or SearchBudget()
-    trials = int(cfg.trials if cfg.trials is not None else config.pick(40, 6))
-    epochs = config.epochs(cfg.epochs, 15, 3)
-    table = table or latency_table(space, task)
-    space_costs = costs(space, task, table)
-    check_budget(budget, space_costs)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = None
-    if cfg.storage is not None:
-        from optuna.storages.journal import JournalFileBackend
+    """Return a SearchResult: Optuna asks for ``cfg.trials`` candidates of ``space`` in rounds of ``cfg.batch``
+    (``start`` first, e.g. the hand-made design), the sweep trains the new ones in parallel and records them in
+    ``path`` (maximise validation accuracy, minimise predicted latency and parameters). Run again with the same
+    ``path`` and nothing is trained twice.
 
-        storage = optuna.storages.JournalStorage(JournalFileBackend(str(cfg.storage)))
-    study = optuna.create_study(
-        study_name=cfg.study_name, storage=storage, load_if_exists=True, directions=["maximize", "minimize", "minimize"]
-    )
-    # A resumed study restarts the sampler, so offset its seed by the trials already stored (still reproducible).
-    study.sampler = SAMPLERS[cfg.sampler](seed=cfg.seed + len(study.trials))
-    lookup = space_costs.set_index("name")
-    # Each distinct architecture is trained once: ask for no more than the budget lets through.
-    trials = min(trials, sum(budget.allows(a, b) for a, b in zip(lookup.latency_ms, lookup.params, strict=True)))
-    bar = tqdm(
-        total=trials,
-        initial=min(len(_complete(study)), trials),
-        desc=f"NAS ({cfg.sampler})",
-        disable=not progress,
-        leave=False,
-    )
-
-    def objective(trial: optuna.Trial) -> tuple[float, float, float]:
-        kind = trial.suggest_categorical("kind", space.kinds)
-        cand = Candidate(
-            kind,
-            trial.suggest_categorical("depth", space.depths),
-            trial.suggest_categorical("width", space.widths),
-            trial.suggest_categorical("kernel", space.kernels) if kind != "mlp" else 3,
+    ``executor``/``workers`` go to ``ll.sweep.run``: local processes (default, one per core) or a Dask Client.
+    Workers load ``task`` by name. The results do not depend on the executor: each trial runs on one thread.
+    """
+    cfg = cfg or SearchConfig()
+    if task.name not in loaders.names():
+        raise ValueError(
+            f"task {task.name!r} is not a shipped task: the workers load it by name; choose one of "
+            f"{', '.join(loaders.names())}"
         )
-        trial.set_user_attr("name", str(cand))
-        latency, params = lookup.loc[str(cand), ["latency_ms", "params"]]
-        # Over budget (known from the table, before any training) or already trained (seeded: same result).
-        if not budget.allows(latency, params) or any(t.user_attrs["name"] == str(cand) for t in _complete(study)):
-            raise optuna.TrialPruned()
-        model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
-        with config.using_threads(cfg.train_threads):
-            history = train.fit_(model, task, epochs=epochs, lr=cfg.lr, seed=cfg.seed, progress=False)
-        bar.update()
-        return history.best_val_score, float(latency), float(params)
-
-    # Stop when `trials` candidates are trained in total (stored ones count); pruned ones are free but capped.
-    stop = optuna.study.MaxTrialsCallback(trials, states=(optuna.trial.TrialState.COMPLETE,))
-    try:
-        if len(_complete(study)) < trials:
-            study.optimize(objective, n_trials=20 * trials, callbacks=[stop])
-        bar.total = bar.n  # done, even if the sampler found fewer new candidates: closed, not left red
-    finally:
-        bar.close()
-    return SearchResult(study, table, _frame(study), budget)
-
-
-def _complete(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Return the trials that finished training (not pruned, not failed)."""
-    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-
-
-def _frame(study: optuna.Study) -> pd.DataFrame:
-    """Return one row per completed trial: architecture, validation accuracy, predicted latency, params."""
-    rows = [
-        (t.number, *(t.params[k] for k in ("kind", "depth", "width")), t.params.get("kernel", 3), t.user_attrs["name"])
-        + (t.values[0], t.values[1], int(t.values[2]))
-        for t in _complete(study)
-    ]
-    columns = ["trial", "kind", "depth", "width", "kernel", "name", "val_accuracy", "latency_ms", "params"]
-    return pd.DataFrame(rows, columns=columns)
+    trials = int(cfg.trials if cfg.trials is not None else config.pick(128, 12))
+    batch = int(cfg.batch if cfg.batch is not None else config.pick(16, 6))
+    epochs = config.epochs(cfg.epochs, 15, 3)
+    lookup = costs(space, task, table).set_index("name")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = SAMPLERS[cfg.sampler]
+    seeded = sampler(seed=cfg.seed, population_size=batch) if cfg.sampler == "nsga2" else sampler(seed=cfg.seed)
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=seeded)
+    for cand in start:
+        study.enqueue_trial(_genome(cand, space))
+    base = {"task": task.name, "epochs": epochs, "lr": cfg.lr, "seed": cfg.seed, "quick": config.quick()}
+    # Local workers are forked from this process every round: import what training needs (Adam pulls in
+    # torch._dynamo, seconds) and load the task once here, not once per worker and round.
+    torch.optim.Adam(nn.Linear(1, 1).parameters())
+    _task(task.name, base["quick"])
+    rows: dict[str, dict] = {}  # one per distinct candidate, in the order first asked
+    found: dict[str, Candidate] = {}
+    trained = 0
+    with tqdm(total=trials, desc=f"NAS ({cfg.sampler})", disable=not progress, leave=False) as bar:
+        while len(study.trials) < trials:
+            asked = [study.ask() for _ in range(min(batch, trials - len(study.trials)))]
+            cands = [_suggest(t, space) for t in asked]
+            todo = {str(c): {**base, **c.to_params()} for c in cands}  # a candidate asked twice is trained once
+            done = sweep.run(train_candidate, list(todo.values()), path, executor, workers, progress=False)
+            trained += len(done.records) - done.skipped
+            records = dict(zip(todo, done.records, strict=True))
+            for t, cand in zip(asked, cands, strict=True):
+                name, record = str(cand), records[str(cand)]
+                if record["status"] != "ok":
+                    study.tell(t, state=optuna.trial.TrialState.FAIL)
+                    continue
+                cost = lookup.loc[name]
+                score = record["result"]["val_accuracy"]
+                study.tell(t, (score, float(cost.latency_ms), float(cost.params)))
+                found[name] = cand
+                row = {"trial": t.number, "name": name, **cost.to_dict(), "val_accuracy": score}
+                rows.setdefault(name, row | {"train_s": record["seconds"]})
+            bar.update(len(asked))
+    return SearchResult(study, table, pd.DataFrame(list(rows.values())), found, trained, Path(path))
 
 
 def pareto(
@@ -324,15 +264,16 @@ def pareto(
 def retrain(
     cand: Candidate, cfg: SearchConfig | None = None, *, task: Task, epochs: int | None = None, progress: bool = True
 ) -> nn.Module:
-    """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly):
-    ``epochs`` (None: 60, quick mode 15) with ``cfg``'s learning rate, seed and threads, patience 10."""
+    """Return ``cand`` trained from its seeded initialisation for the full schedule (the search trained briefly),
+    deployed (BatchNorm folded): ``epochs`` (None: 60, quick mode 15) with ``cfg``'s learning rate and seed,
+    patience 10, on one thread like the search's trials."""
     cfg = cfg or SearchConfig()
     model = cand.build(task.input_shape, task.num_classes, seed=cfg.seed)
-    with config.using_threads(cfg.train_threads):
+    with config.using_threads(1):
         train.fit_(
             model, task, epochs=config.epochs(epochs, 60, 15), lr=cfg.lr, patience=10, seed=cfg.seed, progress=progress
         )
-    return model
+    return fold_batchnorm(model)
 
 
 def compare_with_references(
@@ -358,18 +299,6 @@ def compare_with_references(
         report.add(name, "latency_predicted", predicted, "ms", table.method, note=table.note)
         measure.add_timing(report, name, timings[name])
     return report
-
-
-def check_table(space: Space, task: Task, table: LatencyTable, *, count: int = 8, rounds: int | None = None) -> Report:
-    """Return ``nas_latency.check_predictions`` for ``count`` candidates of ``space`` spread over its predicted
-    latencies, from the fastest to the slowest: is the table fit to predict whole models?"""
-    ranked = costs(space, task, table).sort_values("latency_ms").reset_index(drop=True)
-    picks = ranked.iloc[np.linspace(0, len(ranked) - 1, count).round().astype(int)].drop_duplicates("name")
-    models = {
-        row.name: Candidate(row.kind, row.depth, row.width, row.kernel).build(task.input_shape, task.num_classes)
-        for row in picks.itertuples()
-    }
-    return check_predictions(table, models, task.example(table.batch), rounds)
 
 
 def _latency_metric(report: Report) -> str:

@@ -1,23 +1,33 @@
 """Latency lookup table for hardware-aware NAS: what each layer adds to a model, measured on this machine.
 
-``measure_table(models, input_shape)`` (``nas.latency_table(space, task)`` for a search space) times every
-distinct layer, with its input shape, once: inside a one-layer model, minus an empty one, all of them in turns with
-``ll.measure.interleaved`` (LightLab's one timing rule). ``LatencyTable.predict(model)`` adds the entries to the
-cost of calling a model. The table knows nothing of fused operators, caches shared between layers, other batch
-sizes, thread counts or machines: ``check_predictions`` times whole models the same way to check it before it is
-trusted.
+``measure_table(models, input_shape)`` (``latency_table(space, task)`` for a search space, through
+``measure_layers``) times every distinct layer, with its input shape, once: inside a one-layer model, minus an empty
+one, all of them in turns with ``ll.measure.interleaved`` (LightLab's one timing rule). ``LatencyTable.predict``
+adds the entries to the cost of calling a model; ``costs`` predicts every candidate of a space. The table knows
+nothing of fused operators, caches shared between layers, other batch sizes, thread counts or machines:
+``check_predictions`` (``check_table`` for a space) times whole models the same way to check it before it is
+trusted. ``competition`` asks, per task, how close the fastest candidate with blocks comes to the hand-made
+``TASK-small`` model.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
-from lightlab.measurement import measure
+from lightlab.data import loaders
+from lightlab.data.tasks import Task
+from lightlab.measurement import measure, stats
 from lightlab.measurement.report import Report
+from lightlab.models import zoo
+from lightlab.techniques import train
+from lightlab.techniques.nas_space import Space, candidates, fold_batchnorm, make_layer
 
 
 @dataclass
@@ -41,7 +51,11 @@ class LatencyTable:
 
     def predict(self, model: nn.Sequential, input_shape: tuple[int, ...]) -> float:
         """Return the predicted latency in ms of ``model`` (a Sequential) on one batch of ``input_shape``."""
-        keys = [k for k, _ in _layers(model, (self.batch, *input_shape))]
+        return self.total([k for k, _ in _layers(model, (self.batch, *input_shape))])
+
+    def total(self, keys: Iterable[str]) -> float:
+        """Return the predicted latency in ms of a model made of the layers ``keys`` (see ``layer_key``)."""
+        keys = list(keys)
         missing = [k for k in keys if k not in self.entries]
         if missing:
             raise KeyError(
@@ -64,12 +78,17 @@ class LatencyTable:
         return self
 
 
+def layer_key(layer: nn.Module, shape: Sequence[int]) -> str:
+    """Return the table's key of ``layer`` fed a tensor of ``shape`` (batch first): the layer and its input."""
+    return f"{layer!r} @ {list(shape)}"
+
+
 def _layers(model: nn.Sequential, shape: tuple[int, ...]) -> list[tuple[str, torch.Tensor]]:
     """Return (key, input) for each top-level layer of ``model`` when fed zeros of ``shape``."""
     out, x = [], torch.zeros(shape)
     with torch.inference_mode():
         for layer in model.eval():
-            out.append((f"{layer!r} @ {list(x.shape)}", x))
+            out.append((layer_key(layer, x.shape), x))
             x = layer(x)
     return out
 
@@ -82,7 +101,20 @@ def measure_table(
     for model in models:
         for (key, x), layer in zip(_layers(model, (batch, *input_shape)), model, strict=True):
             layers.setdefault(key, (layer, x))
-    entries, overhead, note = _measure(layers, torch.zeros(batch, *input_shape), rounds)
+    return measure_layers(layers, input_shape, batch, rounds)
+
+
+def measure_layers(
+    layers: Mapping[str, tuple[nn.Module, torch.Tensor]],
+    input_shape: tuple[int, ...],
+    batch: int = 1,
+    rounds: int | None = None,
+) -> LatencyTable:
+    """Return a LatencyTable of ``layers`` ({``layer_key``: (layer, its input)}) for models of ``input_shape``."""
+    wrong = next((k for k, (_, x) in layers.items() if x.shape[0] != batch), None)
+    if wrong is not None:
+        raise ValueError(f"the input of {wrong} has batch {layers[wrong][1].shape[0]}, not {batch}; give one batch")
+    entries, overhead, note = _measure(dict(layers), torch.zeros(batch, *input_shape), rounds)
     return LatencyTable(entries, overhead, batch, torch.get_num_threads(), note=note)
 
 
@@ -133,3 +165,85 @@ def check_predictions(
         error = 100 * abs(predicted - t.p50) / t.p50
         report.add(name, "prediction_error", error, "%", "|predicted - measured p50| / measured p50", note=t.note)
     return report
+
+
+# What follows reads a search space (``ll.nas_space``): the table of a space, the cost of each of its candidates,
+# the table checked on candidates, and which task lets block candidates compete with the hand-made small model.
+
+
+@functools.lru_cache(maxsize=8192)
+def _piece(spec: tuple, shape: tuple[int, ...], batch: int) -> tuple[str, int, nn.Module]:
+    """Return (table key, parameters, layer) of one deployed layer: built once, shared by every candidate."""
+    layer = fold_batchnorm(make_layer(spec))
+    return layer_key(layer, (batch, *shape)), measure.count_params(layer), layer
+
+
+def latency_table(space: Space, task: Task, *, batch: int = 1, rounds: int | None = None) -> LatencyTable:
+    """Return a LatencyTable measured on this machine for every deployed layer that ``space`` can put in a model."""
+    layers: dict[str, tuple[nn.Module, torch.Tensor]] = {}
+    for cand in candidates(space, task.input_shape):
+        for spec, shape in cand.specs(task.input_shape, task.num_classes):
+            key, _, layer = _piece(spec, shape, batch)
+            if key not in layers:
+                layers[key] = (layer, torch.zeros(batch, *shape))
+    return measure_layers(layers, task.input_shape, batch, rounds)
+
+
+def costs(space: Space, task: Task, table: LatencyTable) -> pd.DataFrame:
+    """Return one row per candidate of ``space``: name, family, depth, head, hidden, predicted latency (ms) and
+    parameters, both of the deployed model (BatchNorm folded)."""
+    rows = []
+    for cand in candidates(space, task.input_shape):
+        pieces = [_piece(s, shape, table.batch) for s, shape in cand.specs(task.input_shape, task.num_classes)]
+        rows.append(
+            {
+                "name": str(cand),
+                "family": cand.family,
+                "depth": cand.depth,
+                "head": cand.head,
+                "hidden": cand.hidden,
+                "latency_ms": table.total(key for key, _, _ in pieces),
+                "params": sum(p for _, p, _ in pieces),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def check_table(space: Space, task: Task, table: LatencyTable, *, count: int = 8, rounds: int | None = None) -> Report:
+    """Return ``check_predictions`` for ``count`` deployed candidates of ``space`` spread over its predicted
+    latencies, from the fastest to the slowest: is the table fit to predict whole models?"""
+    ranked = costs(space, task, table).sort_values("latency_ms", kind="stable").reset_index(drop=True)
+    picks = ranked.iloc[np.linspace(0, len(ranked) - 1, count).round().astype(int)].drop_duplicates("name")
+    by_name = {str(c): c for c in candidates(space, task.input_shape)}
+    models = {name: fold_batchnorm(by_name[name].build(task.input_shape, task.num_classes)) for name in picks["name"]}
+    return check_predictions(table, models, task.example(table.batch), rounds)
+
+
+def competition(space: Space, tasks: Iterable[str], *, slack: float = 0.5, rounds: int | None = None) -> pd.DataFrame:
+    """Return one row per task: its input, the predicted latency of its hand-made ``TASK-small``, the fastest
+    candidate with blocks and their ratio, how many block candidates are within ``1 + slack`` of it, and what the
+    test split can resolve (the minimal detectable difference at the small model's accuracy, in points)."""
+    rows = []
+    for name in tasks:
+        task, small = loaders.load(name), zoo.pretrained(f"{name}-small")
+        table = latency_table(space, task, rounds=rounds).add(small, task.input_shape, rounds=rounds)
+        reference = table.predict(small, task.input_shape)
+        blocks = costs(space, task, table).query("depth > 0")
+        fastest = blocks.loc[blocks.latency_ms.idxmin()]
+        n, accuracy = task.sizes()["test"], train.evaluate(small, task)
+        rows.append(
+            {
+                "task": name,
+                "input": "x".join(map(str, task.input_shape)),
+                "small (ms)": reference,
+                "fastest with blocks": fastest["name"],
+                "its latency (ms)": fastest.latency_ms,
+                "ratio": fastest.latency_ms / reference,
+                f"within +{slack:.0%}": int((blocks.latency_ms <= (1 + slack) * reference).sum()),
+                "block candidates": len(blocks),
+                "test inputs": n,
+                "small's accuracy (%)": 100 * accuracy,
+                "detectable (points)": stats.minimal_detectable_difference(n, accuracy),
+            }
+        )
+    return pd.DataFrame(rows).set_index("task")

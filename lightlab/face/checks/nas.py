@@ -62,12 +62,26 @@ def pareto_front(fn: Callable[[Sequence[tuple[float, float]]], Sequence[int]]) -
     )
 
 
-def budget_prediction(guess: float | None, costs, latency_ms: float) -> str:
-    """Compare the learner's predicted number of candidates within a latency budget with the table's count."""
-    fits = int((costs.latency_ms <= latency_ms).sum())
-    why = (
-        f"{fits} of the {len(costs)} candidates fit. At batch 1 on 8x8 inputs the work of a layer is tiny, so every "
-        "layer costs about the same fixed overhead: the candidates with the fewest layers (one hidden MLP layer) "
-        "are the fastest, whatever their width, and every convolution network has more layers."
+def budget_prediction(guess: float | None, costs, latency_ms: float, params: int | None = None) -> str:
+    """Compare the learner's predicted number of candidates within a budget (latency, and parameters if given)
+    with the table's count, and explain which candidates fit and why."""
+    fit = (costs.latency_ms <= latency_ms) & (True if params is None else costs.params <= params)
+    fits = int(fit.sum())
+    why = f"{fits} of the {len(costs)} candidates fit"
+    if "family" in costs:
+        counts = costs.assign(fit=fit).groupby("family").fit.agg(["sum", "size"])
+        why += " (" + ", ".join(f"{family} {int(n)} of {int(size)}" for family, (n, size) in counts.iterrows()) + ")"
+        fastest = costs.groupby("family").latency_ms.min().sort_values()
+        why += "; the fastest of each family: " + ", ".join(f"{f} {1000 * ms:.0f} µs" for f, ms in fastest.items())
+    why += (
+        ". At batch 1 a layer's cost is mostly a fixed overhead of microseconds, not its multiply-adds, so the "
+        "fastest candidates have the fewest operators whatever their width: an MLP of two Linear layers, or one "
+        "convolution and its head. A depthwise-separable block runs two convolutions and an inverted residual "
+        "three, each paying the overhead."
     )
+    if params is not None:
+        why += (
+            " A parameter budget favours convolutions: each weight is reused at every position, while an MLP's "
+            "first Linear layer alone holds (inputs x hidden) weights."
+        )
     return prediction(guess, fits, "the candidates within the budget", "candidates", why)

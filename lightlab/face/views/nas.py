@@ -1,5 +1,6 @@
-"""The face of NAS: the search's accuracy-latency figure with its Pareto front, the latency table checked against
-whole models, and ``NasExplorer``, which filters an already-run search by budget."""
+"""The face of NAS: the search's accuracy-latency figure (one colour per block family, the Pareto front, the part
+of it within a budget, the zoo models as stars), the latency table checked against whole models, and
+``NasExplorer``, which filters an already-run search's front by budget."""
 
 from __future__ import annotations
 
@@ -12,43 +13,61 @@ import plotly.graph_objects as go
 
 from lightlab.face.widgets import Explorer, slider
 from lightlab.measurement.report import Report
-from lightlab.techniques.nas import SearchBudget, SearchResult, pareto
+from lightlab.techniques.nas import SearchBudget, SearchResult, within
 
 _LEGEND_ON_TOP = {"orientation": "h", "x": 0, "xanchor": "left", "y": 1.02, "yanchor": "bottom"}
+FAMILIES = {  # one colour per block family, the same in every figure
+    "mlp": "#636EFA",
+    "conv": "#00CC96",
+    "dwsep": "#AB63FA",
+    "inverted": "#FFA15A",
+    "inverted_se": "#19D3F3",
+    "mixed": "#8C8C8C",
+}
 
 
-def _params_colorbar(params: pd.Series) -> dict:
-    """Return a colorbar for log10(params) ticked at 1, 2, 5 x 10^k written as plain counts (1,000, not 3)."""
-    low, high = float(params.min()), float(params.max())
-    decades = range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
-    ticks = [m * 10**k for k in decades for m in (1, 2, 5) if low <= m * 10**k <= high] or [low, high]
-    return {
-        "title": {"text": "parameters"},
-        "tickvals": [math.log10(t) for t in ticks],
-        "ticktext": [f"{t:,.0f}" for t in ticks],
-    }
+def _sizes(params: pd.Series) -> np.ndarray:
+    """Return marker sizes growing with log10(parameters): 6 px for 100 parameters, 22 px for 1,000,000."""
+    return np.clip(6 + 4 * (np.log10(params.to_numpy(float).clip(1)) - 2), 5, 24)
 
 
 def plot_search(
     result: SearchResult, references: Report | None = None, budget: SearchBudget | None = None
 ) -> go.Figure:
-    """Return validation accuracy against predicted latency (colour: parameters) with the Pareto front drawn,
-    reference models as stars (from a ``compare_with_references`` Report with latency_predicted, accuracy and
-    params) and the latency budget as a dashed line."""
-    trials, front = result.trials, pareto(result.trials).sort_values("latency_ms")
-    colour = {"color": np.log10(trials.params), "colorscale": "Viridis", "colorbar": _params_colorbar(trials.params)}
+    """Return validation accuracy against predicted latency, one colour per block family (size: parameters), the
+    unbudgeted Pareto front ringed, the front within ``budget`` marked and its latency limit dashed, and reference
+    models as stars (from a ``compare_with_references`` Report with latency_predicted, accuracy and params)."""
+    trials, front = result.trials, result.front()
     fig = go.Figure()
-    fig.add_scatter(x=trials.latency_ms, y=100 * trials.val_accuracy, mode="markers", name="trained candidates")
-    fig.update_traces(text=trials.name, marker={"size": 9, **colour})
+    for family, colour in FAMILIES.items():
+        part = trials[trials.family == family]
+        if not part.empty:
+            fig.add_scatter(
+                x=part.latency_ms,
+                y=100 * part.val_accuracy,
+                mode="markers",
+                name=family,
+                text=[f"{n}<br>{p:,} parameters" for n, p in zip(part.name, part.params, strict=True)],
+                marker={"size": _sizes(part.params), "color": colour, "opacity": 0.8},
+            )
     fig.add_scatter(
         x=front.latency_ms,
         y=100 * front.val_accuracy,
-        mode="lines+markers",
-        name="Pareto front",
+        mode="markers",
+        name="Pareto front (accuracy, latency, parameters)",
         text=front.name,
-        line={"color": "#EF553B", "shape": "hv"},
-        marker={"size": 13, "symbol": "circle-open", "color": "#EF553B"},
+        marker={"size": _sizes(front.params) + 8, "symbol": "circle-open", "color": "#EF553B", "line": {"width": 2}},
     )
+    if budget is not None:
+        fits = within(front, budget)
+        fig.add_scatter(
+            x=fits.latency_ms,
+            y=100 * fits.val_accuracy,
+            mode="markers",
+            name="front within the budget",
+            text=fits.name,
+            marker={"size": _sizes(fits.params) + 14, "symbol": "diamond-open", "color": "black"},
+        )
     for name in references.models() if references else []:
         fig.add_scatter(
             x=[references.value(name, "latency_predicted")],
@@ -60,7 +79,7 @@ def plot_search(
             cliponaxis=False,  # a label above the top point stays whole
             marker={"size": 15, "symbol": "star"},
         )
-    if budget and budget.latency_ms is not None:
+    if budget is not None and budget.latency_ms is not None:
         # A shape takes data units on a log axis but an annotation takes log10 units (plotly.js #1258): given the
         # raw latency, add_vline's annotation_text would land at 10**latency and stretch the axis to reach it.
         fig.add_vline(x=budget.latency_ms, line_dash="dash")
@@ -76,12 +95,14 @@ def plot_search(
             bgcolor="rgba(255, 255, 255, 0.7)",
         )
     fig.update_layout(
+        title=f"{len(trials)} trained candidates, {len(front)} on the Pareto front (ringed)"
+        + ("" if budget is None else f", {len(within(front, budget))} of them within the budget"),
         xaxis_title=f"predicted latency (ms, batch {result.table.batch}, {result.table.threads} threads)",
         yaxis_title="accuracy (%): validation for candidates",
         xaxis_type="log",
-        height=440,
-        margin={"t": 60, "b": 40},
-        legend=_LEGEND_ON_TOP,  # a vertical legend would sit under the colorbar at the right edge
+        height=460,
+        margin={"t": 110, "b": 40},
+        legend=_LEGEND_ON_TOP,
     )
     return fig
 
@@ -116,7 +137,7 @@ def _log_range(values: pd.Series, step: float) -> tuple[float, float]:
 
 
 class NasExplorer(Explorer):
-    """Filter an already-run search by budget: the sliders re-pick the best candidate and the front instantly."""
+    """Filter an already-run search's front by budget: the sliders re-pick the winner instantly (no training)."""
 
     def __init__(self, result: SearchResult, references: Report | None = None):
         self.search, self.references = result, references
@@ -132,16 +153,16 @@ class NasExplorer(Explorer):
         self.layout((self.latency, self.params))
 
     def run(self) -> dict:
-        """Return {budget, feasible, front, best} for the sliders' budget and redraw the figure."""
+        """Return {budget, front, fits, best} for the sliders' budget and redraw the figure."""
         budget = SearchBudget(self.latency.value, int(self.params.value))
-        trials = self.search.trials
-        feasible = trials[[budget.allows(a, b) for a, b in zip(trials.latency_ms, trials.params, strict=True)]]
-        best = self.search.best(budget) if not feasible.empty else None
-        self.result = {"budget": budget, "feasible": len(feasible), "front": pareto(feasible), "best": best}
+        front = self.search.front()
+        fits = within(front, budget)
+        best = self.search.best(budget) if not fits.empty else None
+        self.result = {"budget": budget, "front": front, "fits": fits, "best": best}
         self.redraw(plot_search(self.search, self.references, budget))
         self.summary.value = (
-            f"{len(feasible)} of {len(trials)} trained candidates fit; best on validation: {best}"
+            f"{len(fits)} of the front's {len(front)} points fit; the winner (best on validation): {best}"
             if best
-            else "no trained candidate fits this budget"
+            else "no point of the front fits this budget"
         )
         return self.result

@@ -45,3 +45,32 @@ def test_benchmark_times_side_by_side_and_flags_a_disturbed_speedup(digits, zoo_
     speedup = next(r for r in report.rows if r["model"] == "small" and r["metric"] == "speedup")
     assert speedup["note"].startswith("disturbed")
     assert report.versus("large", ["speedup"]).iloc[0]["small / large"] == "not measurable now (disturbed)"
+
+
+def test_the_int8_speedup_splits_into_runtime_and_precision(digits, zoo_models):
+    model = zoo_models["small"]  # an MLP: ONNX Runtime int8 is dynamic, quick to build
+    onnx_fp32 = ll.int8.onnxruntime_fp32(model, digits.example(1))
+    assert (
+        onnx_fp32.precision == "fp32"
+        and abs(ll.train.evaluate(onnx_fp32, digits) - ll.train.evaluate(model, digits)) < 0.003
+    )
+    int8 = ll.quantize.quantize(model, ll.quantize.QuantConfig(backend="onnxruntime"), task=digits)
+    models = {"torch fp32": model, "onnxruntime fp32": onnx_fp32, "onnxruntime int8": int8}
+    report = benchmark(models, example=digits.example(8), batch=8, repeats=3)
+    split = ll.int8.speedup_split(report, 8, "torch fp32", "onnxruntime fp32", "onnxruntime int8")
+    runtime, precision, both = (r["value"] for r in split.rows)
+    assert both == pytest.approx(runtime * precision)
+    assert both == pytest.approx(report.value("onnxruntime int8", "speedup"))
+    assert [r["model"].split(":")[0] for r in split.rows] == ["runtime", "precision", "both"]
+    assert "onnxruntime fp32 p50 / onnxruntime int8 p50 at batch 8" in split.rows[1]["method"]
+    with pytest.raises(ValueError, match="no latency_p50_b64 row for 'torch fp32', 'onnxruntime fp32'"):
+        ll.int8.speedup_split(report, 64, "torch fp32", "onnxruntime fp32", "onnxruntime int8")
+
+
+def test_a_disturbed_timing_marks_every_ratio_that_uses_it():
+    report = ll.Report()
+    for name, ms, note in (("a", 10.0, None), ("b", 5.0, "disturbed: other processes"), ("c", 2.0, None)):
+        report.add(name, "latency_p50_b1", ms, "ms", "test", note=note)
+    split = ll.int8.speedup_split(report, 1, "a", "b", "c")
+    assert [r["value"] for r in split.rows] == [2.0, 2.5, 5.0]
+    assert [bool(r.get("note")) for r in split.rows] == [True, True, False]

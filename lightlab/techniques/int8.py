@@ -242,6 +242,43 @@ def benchmark(
     return report
 
 
+def onnxruntime_fp32(model: nn.Module, example: torch.Tensor) -> OnnxModel:
+    """Return ``model`` exported to ONNX and run by ONNX Runtime in float32: the same runtime as its int8, no int8."""
+    model = copy.deepcopy(model).eval()
+    one = example[:1]
+    return OnnxModel(export_onnx(model, one), macs_per_sample=count_macs(model, one))
+
+
+def speedup_split(report: Report, batch: int, torch_fp32: str, onnx_fp32: str, onnx_int8: str) -> Report:
+    """Return the int8 speed-up at ``batch`` split in two: runtime (PyTorch fp32 -> ONNX Runtime fp32, same numbers,
+    another engine) times precision (ONNX Runtime fp32 -> int8, same engine, fewer bits), beside the whole.
+
+    The three are ratios of the same p50 latencies in ``report``, so runtime x precision = the whole exactly; a
+    disturbed timing makes each ratio that uses it carry the note."""
+    metric = f"latency_p50_b{batch}"
+    found = {(r["model"], r["metric"]): r for r in report.rows}
+    rows = {name: found.get((name, metric)) for name in (torch_fp32, onnx_fp32, onnx_int8)}
+    missing = [name for name, row in rows.items() if row is None]
+    if missing:
+        raise ValueError(
+            f"no {metric} row for {', '.join(map(repr, missing))} in the report: measure those three models at "
+            f"batch {batch} (ll.measure.measure(..., batch_sizes=({batch},)) or ll.int8.benchmark(..., batch={batch}))"
+        )
+    split = Report(environment=report.environment)
+    steps = (
+        ("runtime", torch_fp32, onnx_fp32, "the engine: ONNX Runtime's graph optimisation and kernels, still float32"),
+        ("precision", onnx_fp32, onnx_int8, "int8 itself: the same engine with 8-bit weights and activations"),
+        ("both", torch_fp32, onnx_int8, "what a 'PyTorch vs int8' headline reports: runtime x precision"),
+    )
+    for step, slow, fast, what in steps:
+        note = "; ".join(dict.fromkeys(filter(None, (rows[slow].get("note"), rows[fast].get("note"))))) or None
+        method = f"{slow} p50 / {fast} p50 at batch {batch} ({what})"
+        split.add(
+            f"{step}: {slow} -> {fast}", "speedup", rows[slow]["value"] / rows[fast]["value"], "x", method, note=note
+        )
+    return split
+
+
 def speedup_outlook() -> str:
     """Return one paragraph on what int8 speed-up to expect from this CPU's int8 instructions, and why."""
     found = int8_instructions()

@@ -1,4 +1,5 @@
-"""Pictures and knobs for quantization: accuracy against bit width, a weight grid, and the quantization explorer."""
+"""Pictures and knobs for quantization: accuracy against bit width, a weight grid, the ranges calibration picks,
+and the quantization explorer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from lightlab.face.widgets import FULL_LABEL, Explorer
 from lightlab.measurement.measure import count_params
 from lightlab.measurement.report import Report, is_disturbed
 from lightlab.measurement.units import human
-from lightlab.techniques.int8 import benchmark
+from lightlab.techniques.calibrate import PERCENTILE, activation_range
+from lightlab.techniques.int8 import benchmark, onnxruntime_fp32, speedup_split
 from lightlab.techniques.quantize import (
     BACKENDS,
     SCHEMES,
@@ -77,6 +79,41 @@ def plot_grid(weight: torch.Tensor, bits: int = 3, scheme: str = "symmetric") ->
     return fig
 
 
+def plot_calibration(values: torch.Tensor, bits: int = 8, percentile: float = PERCENTILE, what: str = "") -> go.Figure:
+    """Return a histogram of observed activation ``values`` with the range each calibration method picks drawn on it."""
+    x = values.detach().flatten().to(torch.float64).numpy()
+    ranges = {
+        "min-max": activation_range(x, "minmax"),
+        f"percentile {percentile:g} %": activation_range(x, "percentile", percent=percentile),
+        f"entropy ({bits} bits)": activation_range(x, "entropy", bits=bits),
+    }
+    # Binned here, not in the browser: calibration sees tens of thousands of values, the figure holds 200 bars.
+    counts, edges = np.histogram(x, bins=200)
+    fig = go.Figure()
+    fig.add_bar(x=(edges[1:] + edges[:-1]) / 2, y=counts, width=edges[1] - edges[0], name="values seen", opacity=0.6)
+    top = counts.max()
+    for (name, (lo, hi)), colour in zip(ranges.items(), ("crimson", "darkorange", "seagreen"), strict=True):
+        step = (max(hi, 0) - min(lo, 0)) / (2**bits - 1)
+        fig.add_scatter(
+            x=[lo, lo, None, hi, hi],
+            y=[0.5, top, None, 0.5, top],
+            mode="lines",
+            name=f"{name}: [{lo:.3g}, {hi:.3g}], step {step:.3g}",
+            line={"color": colour, "dash": "dash", "width": 2},
+        )
+    fig.update_layout(
+        title=f"Calibrated ranges{' of ' + what if what else ''}: {len(x):,} values seen; a {bits}-bit grid has "
+        f"{2**bits} codes across each range",
+        xaxis_title="activation value",
+        yaxis_title="count (log scale)",
+        yaxis_type="log",
+        height=400,
+        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0},
+        margin={"t": 110},
+    )
+    return fig
+
+
 def simulated_size(model: nn.Module, bits: int) -> int:
     """Return the bytes ``model`` would take with its Linear/Conv weights stored as ``bits``-bit codes and every
     other parameter as float32 (scales and codebooks not counted): what fake quantization stands for."""
@@ -125,7 +162,11 @@ class QuantExplorer(Explorer):
             self.redraw()
             return None
         fake = cfg.backend == "fake"
-        report = benchmark({"fp32": self.model, label: quantized}, task=self.task, batch=self.batch, timed=not fake)
+        models = {"fp32": self.model, label: quantized}
+        if cfg.backend == "onnxruntime":  # the same engine in float32: what int8 itself buys, apart from the engine
+            reference = onnxruntime_fp32(self.model, self.task.example(1))
+            models = {"fp32": self.model, "onnxruntime fp32": reference, label: quantized}
+        report = benchmark(models, task=self.task, batch=self.batch, timed=not fake)
         accuracy = f"accuracy {report.value(label, 'accuracy'):.1f} % (fp32 {report.value('fp32', 'accuracy'):.1f} %)"
         if fake:
             size = simulated_size(self.model, cfg.bits)
@@ -146,6 +187,12 @@ class QuantExplorer(Explorer):
                 if is_disturbed(row)
                 else f"{human(row['value'], 'x')} the speed of fp32 at batch {self.batch} (measured)"
             )
+            if cfg.backend == "onnxruntime" and not is_disturbed(row):
+                runtime, precision, _ = speedup_split(report, self.batch, "fp32", "onnxruntime fp32", label).rows
+                speed += (
+                    f": {human(runtime['value'], 'x')} from the runtime (ONNX Runtime float32 against PyTorch) "
+                    f"times {human(precision['value'], 'x')} from int8 itself (against ONNX Runtime float32)"
+                )
             size = report.ratio("size", label, "fp32")
             self.summary.value = f"{label}: {accuracy}, file {size:.2f}x the size of fp32's, {speed}"
             metrics = ["accuracy", "size", f"latency_p50_b{self.batch}"]

@@ -8,6 +8,7 @@ results/NAME-busy.json. A timing taken under that load carries the "disturbed" n
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import subprocess
@@ -23,6 +24,14 @@ BUSY = "--busy" in sys.argv[1:]
 NOT_MEASURABLE = "not measurable now: a timing behind it was disturbed by other processes"
 
 
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """A claim read back from a Report row: its 95 % interval and its verdict in words (the row's note)."""
+
+    interval: tuple[float, float]
+    verdict: str
+
+
 def target(
     targets: list[dict],
     name: str,
@@ -30,7 +39,7 @@ def target(
     goal: str,
     met: bool | None,
     note: str = "",
-    test: ll.stats.Paired | ll.stats.Kept | ll.stats.Interval | None = None,
+    test: ll.stats.Paired | ll.stats.Kept | ll.stats.Interval | Claim | None = None,
     shown: bool | None = None,
 ) -> None:
     """Append one target row; ``met=None`` means it could not be judged now (``note`` says why).

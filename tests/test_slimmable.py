@@ -91,10 +91,20 @@ def test_profile_measures_every_operating_point(digits, trained):
     assert all(r["method"] for r in report.rows)
     assert report.value("w=1", "accuracy") == pytest.approx(100 * ll.train.evaluate(sl.set_width_(model, 1.0), digits))
     assert ctl.Controller(report).pick(ctl.ResourceBudget()) in (0.25, 1.0)
-    separate = sl.compare_separate(report, digits, sl.SlimConfig(epochs=2))
+    separate = sl.compare_separate(report, digits, sl.SlimConfig(epochs=2), model=model)
     assert separate.models() == ["separately trained w=0.25", "w=0.25", "separately trained w=1", "w=1"]
     gap = separate.value("separately trained w=1", "accuracy") - report.value("w=1", "accuracy")
     assert separate.value("w=1", "accuracy gap to separately trained") == pytest.approx(gap)
+    # every gap carries its paired test: the McNemar interval of (separately trained - slimmable) and the verdict
+    verdicts = sl.gap_verdicts(separate)
+    assert list(verdicts) == ["w=0.25", "w=1"] and sl.width_of(model) == 1.0
+    for point, verdict in verdicts.items():
+        row = next(r for r in separate.rows if r["model"] == point and r["metric"].startswith("accuracy gap"))
+        low, high = row["interval"]
+        assert low <= row["value"] <= high and "exact McNemar" in verdict and "n = 360" in verdict
+        assert verdict.startswith(("no detectable difference", f"separately trained {point}", f"slimmable {point}"))
+    unpaired = sl.compare_separate(report, digits, sl.SlimConfig(epochs=1))
+    assert "pass model=" in sl.gap_verdicts(unpaired)["w=1"]
 
 
 def test_bad_widths_and_models_are_refused(digits):

@@ -1,4 +1,5 @@
 import pytest
+import torch
 from _solutions import load as solutions
 
 import lightlab as ll
@@ -30,6 +31,48 @@ def test_pick_width_solution_passes_and_mistakes_get_a_hint():
     for hint, wrong in mistakes.items():
         with pytest.raises(ll.checks.CheckFailed, match=hint):
             ll.checks.pick_width(wrong)
+
+
+def test_exit_index_solution_passes_and_mistakes_get_a_hint():
+    sol = solutions("23_adaptive_models")
+    assert ll.checks.exit_index(sol.exit_index).startswith("correct")
+    assert ll.checks.exit_index(ll.adaptive.early_exit.exit_index).startswith("correct")
+
+    def rule(confident, last=False, fallback=True):
+        def exit_index(logits, threshold):
+            sure = confident(logits, threshold)
+            hits = [[k for k in range(sure.shape[0]) if sure[k, i]] for i in range(sure.shape[1])]
+            none = sure.shape[0] - 1 if fallback else 0  # no exit is sure: the last one answers
+            return torch.tensor([(h[-1] if last else h[0]) if h else none for h in hits])
+
+        return exit_index
+
+    probs = lambda x, t: x.softmax(-1).amax(-1) >= t  # noqa: E731
+    mistakes = {
+        "LAST confident exit": rule(probs, last=True),
+        "every input goes to the last exit": lambda x, t: torch.full((x.shape[1],), x.shape[0] - 1),
+        "compare the LOGITS": rule(lambda x, t: x.amax(-1) >= t),
+        ">=, not >": rule(lambda x, t: x.softmax(-1).amax(-1) > t),
+        "runs to the LAST exit": rule(probs, fallback=False),
+        "numbered from 0": lambda x, t: ll.adaptive.early_exit.exit_index(x, t) + 1,
+        "over the classes": rule(lambda x, t: x.softmax(1).amax(-1) >= t),
+        "must `return`": lambda x, t: None,
+        "do not modify": lambda x, t: ll.adaptive.early_exit.exit_index(x.mul_(1.0001), t),
+    }
+    for hint, wrong in mistakes.items():
+        with pytest.raises(ll.checks.CheckFailed, match=hint):
+            ll.checks.exit_index(wrong)
+
+
+def test_the_exit_share_prediction_explains_the_measurement():
+    report = ll.Report()
+    for k, share in enumerate((60.0, 30.0, 10.0)):
+        report.add("t=0.9", f"exit {k} share", share, "%", "m")
+    said = ll.checks.first_exit_prediction(55, report, threshold=0.9)
+    assert said.startswith("your guess 55 %, measured 60 %: close") and "30 % at exit 1, 10 % at exit 2" in said
+    assert ll.checks.first_exit_prediction(None, report).startswith("no prediction written: measured 60 %")
+    with pytest.raises(ll.checks.CheckFailed, match="must be a number"):
+        ll.checks.first_exit_prediction("most", report)
 
 
 @pytest.mark.slow

@@ -17,6 +17,14 @@ def magnitude_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor:
     return weight.abs() > threshold
 
 
+def nm_mask(weight: torch.Tensor, n: int, m: int) -> torch.Tensor:
+    """Exercise 6: True for the n largest |w| of every m consecutive weights along each row (the input dimension)."""
+    groups = weight.abs().reshape(-1, m)  # a row of [out, in] splits into in / m groups of m consecutive weights
+    keep = torch.zeros_like(groups, dtype=torch.bool)
+    keep.scatter_(1, groups.topk(n, dim=1).indices, True)  # exactly n per group, even among ties
+    return keep.view_as(weight)
+
+
 def small_file_model(task: ll.Task) -> nn.Module:
     """Exercise 4: 60 % of the channels removed (about 16 % of the parameters), then fine-tuned."""
     large = ll.zoo.pretrained("digits-large")

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from lightlab import config
 from lightlab.data.tasks import Task, check_inputs
-from lightlab.measurement import measure
+from lightlab.measurement import measure, metrics, stats
 from lightlab.measurement.energy import modelled_energy
 from lightlab.measurement.report import Report
 from lightlab.models import zoo
@@ -339,11 +339,15 @@ def profile(
     return report
 
 
-def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, *, progress: bool = False) -> Report:
+def compare_separate(
+    points: Report, task: Task, cfg: SlimConfig | None = None, *, model: nn.Module | None = None, progress: bool = False
+) -> Report:
     """Return a Report of ``fixed_cnn`` models trained alone at each width of ``points`` (same epochs, lr, seed).
 
     Rows: their test accuracy and parameters, and per operating point the ``accuracy gap to separately trained``
-    (separately trained minus slimmable, in points: positive when sharing weights costs accuracy).
+    (separately trained minus slimmable, in points: positive when sharing weights costs accuracy). Given the
+    slimmable ``model``, each gap row also carries the paired test (exact McNemar on the same test inputs): its
+    95 % interval, and its verdict as the row's note (``gap_verdicts``).
     """
     cfg = cfg or SlimConfig()
     report = Report(environment=measure.environment())
@@ -352,20 +356,35 @@ def compare_separate(points: Report, task: Task, cfg: SlimConfig | None = None, 
         fixed = fixed_cnn(task.input_shape, task.num_classes, w, seed=cfg.seed)
         train.fit_(fixed, task, epochs=cfg.n_epochs, lr=cfg.lr, patience=cfg.patience, seed=cfg.seed, progress=False)
         accuracy, name = 100 * train.evaluate(fixed, task), f"separately trained w={w:g}"
+        how = f"alone by train.fit_ ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})"
         report.add(
-            name,
-            "accuracy",
-            accuracy,
-            "%",
-            f"test split of {task.name!r}; zoo.cnn at width {w:g} trained "
-            f"alone by train.fit_ ({cfg.n_epochs} epochs max, lr {cfg.lr:g}, seed {cfg.seed})",
+            name, "accuracy", accuracy, "%", f"test split of {task.name!r}; zoo.cnn at width {w:g} trained {how}"
         )
         report.add(name, "params", measure.count_params(fixed), "count", "sum of parameter elements")
+        paired = None if model is None else _paired(fixed, model, w, task)
         report.add(
             point_name(w),
             "accuracy gap to separately trained",
             accuracy - points.value(point_name(w), "accuracy"),
             "points",
-            "separately trained minus slimmable at the same width",
+            "separately trained minus slimmable at the same width"
+            + ("" if paired is None else f"; paired: exact McNemar on the same {paired.n} test inputs"),
+            note=None if paired is None else paired.verdict,
+            interval=None if paired is None else paired.interval,
         )
     return report
+
+
+def _paired(fixed: nn.Module, model: nn.Module, width: float, task: Task) -> stats.Paired:
+    """Return the exact McNemar test of ``fixed`` against ``model`` at ``width`` on the same test inputs."""
+    before = width_of(model)
+    y, alone = metrics.predictions(fixed, task.loader("test", shuffle=False))
+    _, shared = metrics.predictions(set_width_(model, width), task.loader("test", shuffle=False))
+    set_width_(model, before)
+    return stats.compare(y, alone, shared, names=(f"separately trained w={width:g}", f"slimmable w={width:g}"))
+
+
+def gap_verdicts(separate: Report) -> dict[str, str]:
+    """Return {operating point: the paired verdict on its gap} from ``compare_separate(..., model=...)``'s rows."""
+    rows = [r for r in separate.rows if r["metric"] == "accuracy gap to separately trained"]
+    return {r["model"]: r.get("note") or "no paired test: pass model= to compare_separate" for r in rows}

@@ -112,3 +112,30 @@ def test_a_pytorch_skip_connection_is_counted_and_a_model_torch_export_cannot_tr
 
     ram, how = budget.ram_estimate(Branchy(), torch.rand(1, 4, 8, 8))
     assert ram == 2 * 1024 and "forward hooks; torch.export failed" in how
+
+
+def test_the_exported_steps_and_the_liveness_walk_are_shared_primitives():
+    class Block(torch.nn.Module):  # a depthwise conv, a view, a skip
+        def __init__(self):
+            super().__init__()
+            self.dw = torch.nn.Conv2d(4, 4, 3, padding=1, groups=4)
+
+        def forward(self, x):
+            return (torch.relu(self.dw(x)) + x).flatten(1)
+
+    steps, outputs = budget.exported_steps(Block().eval(), torch.rand(1, 4, 8, 8))
+    # The flatten is a view: no step of its own, and the output is the tensor it shows.
+    assert [(s.name, s.kind, s.reads) for s in steps] == [
+        ("x", "input", ()),
+        ("conv2d", "depthwise_conv2d", ("x",)),
+        ("relu", "relu", ("conv2d",)),
+        ("add", "add", ("relu", "x")),
+    ]
+    assert outputs == ("add",) and steps[1].module == "dw" and steps[1].nbytes == 4 * 64 * 4
+    # x is held for the add; a tensor written and never read dies at once unless it is an output.
+    assert budget.alive([{"x"}, {"x", "a"}, {"a", "b"}, {"b", "x", "c"}], outputs={"c"}) == [
+        {"x"},
+        {"x", "a"},
+        {"x", "a", "b"},
+        {"x", "b", "c"},
+    ]

@@ -16,12 +16,17 @@
   Scratch buffers, the runtime, the operating system and the rest of the application are not counted: a model
   that uses most of a budget does not fit in practice.
 
+The walk is one function, ``alive`` (which tensors are alive at each step), over the operators of the graph;
+``exported_steps`` gives torch.export's operators as ``Step``s. ``ll.arena`` (notebook 24) builds on both: lifetimes,
+in-place operators, execution orders and the addresses of a microcontroller's tensor arena.
+
 ``DEVICE_BUDGETS`` holds one well-known device of each class. Measuring models and their int8 copies against a
 device is ``ll.device_survey``; the bars and the device picker are ``ll.views.budget``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from math import prod
 
@@ -143,9 +148,55 @@ VIEWS = {"view", "_unsafe_view", "reshape", "flatten", "squeeze", "unsqueeze", "
          "alias", "detach", "slice", "select", "contiguous"}  # fmt: skip
 
 
-def _exported_activation_bytes(model: nn.Module, example: torch.Tensor) -> int | None:
-    """Return the largest bytes of activations alive at once, operator by operator through ``torch.export``'s graph
-    (a tensor lives until its last reader, so a skip connection counts), or None if the model cannot be exported."""
+@dataclass(frozen=True)
+class Step:
+    """One operator of a graph: the tensor it writes (named as the operator), what kind of operator it is, the
+    activations it reads (weights stay in flash and are not listed), and its output's shape and bytes per value."""
+
+    name: str
+    kind: str
+    reads: tuple[str, ...]
+    shape: tuple[int, ...]
+    itemsize: int  # 0 for an output that is not a tensor (a tuple a later step picks from)
+    module: str = ""  # the path of the nn.Module that ran it ("1.expand.0"), when the graph says
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes of the tensor this step writes, at its stored precision."""
+        return prod(self.shape) * self.itemsize
+
+
+def alive(steps: Sequence[Collection[str]], outputs: Collection[str] = ()) -> list[set[str]]:
+    """Return, step by step, the tensors alive while the step runs: those it reads or writes, and every tensor a
+    later step (or the model's output) still needs. A tensor lives from the step that writes it to its last reader,
+    so a skip connection's input stays alive across the whole branch."""
+    last = {name: i for i, names in enumerate(steps) for name in names}
+    last.update({name: len(steps) for name in outputs})
+    live, out = set(), []
+    for i, names in enumerate(steps):
+        live |= set(names)
+        out.append(set(live))
+        live = {n for n in live if last[n] > i}
+    return out
+
+
+def _kind(node) -> str:
+    """Return an exported node's operator name, in-place suffix dropped (relu_ is a relu); a convolution with one
+    filter per channel is "depthwise_conv2d"."""
+    kind = getattr(getattr(node.target, "_overloadpacket", None), "__name__", node.op).rstrip("_")
+    if kind in ("conv2d", "convolution"):
+        at = 6 if kind == "conv2d" else 8  # conv2d(x, w, b, stride, padding, dilation, groups); convolution: 8
+        groups = node.args[at] if len(node.args) > at else node.kwargs.get("groups", 1)
+        x, y = getattr(node.args[0], "meta", {}).get("val"), node.meta.get("val")
+        if groups > 1 and x is not None and y is not None and groups == x.shape[1] == y.shape[1]:
+            return "depthwise_conv2d"
+    return kind
+
+
+def exported_steps(model: nn.Module, example: torch.Tensor) -> tuple[list[Step], tuple[str, ...]] | None:
+    """Return the operators of ``torch.export``'s graph of ``model`` on ``example`` as Steps in execution order (the
+    model input first; a view such as Flatten is no step: its readers read the tensor it shows) and the names of the
+    output tensors, or None if the model cannot be exported."""
     try:
         program = torch.export.export(model.eval(), (example,))
     except Exception:  # noqa: BLE001 - data-dependent control flow, unsupported modules: fall back to the hooks
@@ -157,26 +208,32 @@ def _exported_activation_bytes(model: nn.Module, example: torch.Tensor) -> int |
     base = {}  # a view's memory is its input's
     for n in nodes:
         op = getattr(getattr(n.target, "_overloadpacket", None), "__name__", "")
-        base[n] = base.get(n.args[0], n.args[0]) if op in VIEWS and n.args and n.args[0] in base else n
-
-    def nbytes(n) -> int:
+        base[n] = base[n.args[0]] if op in VIEWS and n.args and n.args[0] in base else n
+    steps = []
+    for n in nodes:
+        if base[n] is not n:
+            continue
         value = n.meta.get("val")
-        return value.numel() * value.element_size() if isinstance(value, torch.Tensor) else 0
+        tensor = isinstance(value, torch.Tensor)
+        reads = tuple(dict.fromkeys(base[s].name for s in n.all_input_nodes if s in base))
+        kind = "input" if n.op == "placeholder" else _kind(n)
+        shape = tuple(value.shape) if tensor else ()
+        stack = list((n.meta.get("nn_module_stack") or {}).values())
+        module = stack[-1][0] if stack and isinstance(stack[-1], tuple) else ""
+        steps.append(Step(n.name, kind, reads, shape, value.element_size() if tensor else 0, module))
+    outputs = tuple(dict.fromkeys(base[o].name for o in program.graph.output_node().all_input_nodes if o in base))
+    return steps, outputs
 
-    last = {base[n]: i for i, n in enumerate(nodes)}
-    for i, n in enumerate(nodes):
-        for source in n.all_input_nodes:
-            if source in base:
-                last[base[source]] = max(last.get(base[source], i), i)
-    for out in program.graph.output_node().all_input_nodes:
-        if out in base:
-            last[base[out]] = len(nodes)
-    live, largest = set(), 0
-    for i, n in enumerate(nodes):
-        live |= {base[s] for s in n.all_input_nodes if s in base} | {base[n]}
-        largest = max(largest, sum(nbytes(m) for m in live))
-        live = {m for m in live if last[m] > i}
-    return largest
+
+def _exported_activation_bytes(model: nn.Module, example: torch.Tensor) -> int | None:
+    """Return the largest bytes of activations alive at once, operator by operator through ``torch.export``'s graph
+    (a tensor lives until its last reader, so a skip connection counts), or None if the model cannot be exported."""
+    found = exported_steps(model, example)
+    if found is None:
+        return None
+    steps, outputs = found
+    size = {s.name: s.nbytes for s in steps}
+    return max(sum(size[n] for n in live) for live in alive([{*s.reads, s.name} for s in steps], outputs))
 
 
 def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
@@ -214,16 +271,9 @@ def _onnx_activation_bytes(onnx_bytes: bytes) -> int:
         for node in graph.node
         if node.op_type not in ("QuantizeLinear", "DequantizeLinear", *ONNX_VIEWS) or node.input[0] in inputs
     ]
-    # A tensor lives from the operator that writes it to the last one that reads it: a skip connection keeps its
-    # input alive across the whole residual branch, beside what the branch computes.
-    last = {name: i for i, names in enumerate(steps) for name in names}
-    last.update({twin(o.name): len(steps) for o in graph.output})
-    live, largest = set(), 0
-    for i, names in enumerate(steps):
-        live |= names
-        largest = max(largest, sum(nbytes(n) for n in live))
-        live = {n for n in live if last[n] > i}
-    return largest
+    # A skip connection keeps its input alive across the whole residual branch, beside what the branch computes.
+    outputs = {twin(o.name) for o in graph.output}
+    return max(sum(nbytes(n) for n in live) for live in alive(steps, outputs))
 
 
 @dataclass

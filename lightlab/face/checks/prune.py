@@ -15,19 +15,25 @@ WEIGHT = torch.tensor([[0.5, -2.0, 0.1], [-0.3, 1.5, -0.05]])
 KEEP_HALF = torch.tensor([[True, True, False], [False, True, False]])
 
 
+def _check_mask(call: str, got, expected, weight: torch.Tensor, original: torch.Tensor, dtype_hint: str) -> None:
+    """Fail unless ``got`` is a bool tensor shaped like ``original`` and the learner left ``weight`` unchanged."""
+    name = call.split("(")[1].split(",")[0]
+    if got is None:
+        _fail(call, got, expected, "your function must `return` the mask")
+    if not isinstance(got, torch.Tensor) or got.shape != original.shape:
+        _fail(call, got, expected, "return a tensor of the same shape as `weight`, True where a weight is kept")
+    if not torch.equal(weight, original):
+        _fail(f"{name} after {call}", weight, original, "build a new mask; do not modify `weight` itself")
+    if got.dtype != torch.bool:
+        _fail(f"{call}.dtype", got.dtype, torch.bool, dtype_hint)
+
+
 def magnitude_mask(fn: Callable[[torch.Tensor, float], torch.Tensor]) -> str:
     """Check ``fn(weight, sparsity)`` returns a bool mask keeping the largest |w|, with round(s*n) zeros."""
     weight = WEIGHT.clone()
     got = fn(weight, 0.5)
     call = "magnitude_mask(WEIGHT, 0.5)"
-    if got is None:
-        _fail(call, got, KEEP_HALF, "your function must `return` the mask")
-    if not isinstance(got, torch.Tensor) or got.shape != WEIGHT.shape:
-        _fail(call, got, KEEP_HALF, "return a tensor of the same shape as `weight`, True where a weight is kept")
-    if not torch.equal(weight, WEIGHT):
-        _fail(f"WEIGHT after {call}", weight, WEIGHT, "build a new mask; do not modify `weight` itself")
-    if got.dtype != torch.bool:
-        _fail(f"{call}.dtype", got.dtype, torch.bool, "compare to get booleans, e.g. `weight.abs() > threshold`")
+    _check_mask(call, got, KEEP_HALF, weight, WEIGHT, "compare to get booleans, e.g. `weight.abs() > threshold`")
     if torch.equal(got, ~KEEP_HALF):
         _fail(
             call,
@@ -129,14 +135,7 @@ def nm_mask(fn: Callable[[torch.Tensor, int, int], torch.Tensor]) -> str:
     call = "nm_mask(NM_WEIGHT, 2, 4)"
     got = fn(weight, 2, 4)
     expected = "a [4, 8] bool mask with 2 True in every 4 consecutive weights of a row"
-    if got is None:
-        _fail(call, got, expected, "your function must `return` the mask")
-    if not isinstance(got, torch.Tensor) or got.shape != NM_WEIGHT.shape:
-        _fail(call, got, expected, "return a tensor of the same shape as `weight`, True where a weight is kept")
-    if not torch.equal(weight, NM_WEIGHT):
-        _fail(f"NM_WEIGHT after {call}", weight, NM_WEIGHT, "build a new mask; do not modify `weight` itself")
-    if got.dtype != torch.bool:
-        _fail(f"{call}.dtype", got.dtype, torch.bool, "return booleans, e.g. torch.zeros_like(w, dtype=torch.bool)")
+    _check_mask(call, got, expected, weight, NM_WEIGHT, "return booleans, e.g. torch.zeros_like(w, dtype=torch.bool)")
     if not _nm_groups_ok(NM_WEIGHT, got, 2, 4):
         _fail(call, got.int().tolist(), expected, _nm_hint(got))
     other = fn(NM_WEIGHT.clone(), 1, 4)

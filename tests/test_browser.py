@@ -200,9 +200,12 @@ def _drive_explorer(page, lab: str) -> tuple[str, str]:
     # Plotly draws a throwaway offscreen copy under <body> on each update: look inside the output. The
     # renderer's node carries both .jp-RenderedPlotly and .js-plotly-plot; main-svg exists once it has drawn.
     chart = explorer.locator(".jp-RenderedPlotly.js-plotly-plot .main-svg").first
-    expect(chart).to_be_visible(timeout=RERUN_MS)
-    before = label.inner_text()
+    # JupyterLab renders only the cells near the view (windowed notebook): an output far below reads as empty text
+    # until it is scrolled into view, so scroll first, then read.
     explorer.scroll_into_view_if_needed()
+    expect(chart).to_be_visible(timeout=RERUN_MS)
+    expect(label).to_have_text(BATCH_LABEL, timeout=RERUN_MS)
+    before = label.inner_text()
     page.screenshot(path=ARTIFACTS / "browser_explorer_before.png")
 
     slider = explorer.locator(".widget-slider").filter(has_text="batch size")

@@ -33,11 +33,11 @@ def test_energy_panels_say_how_their_numbers_were_obtained():
     )
     titles = [a.text.replace("<br>", " ") for a in fig.layout.annotations]
     assert titles == [
-        "energy per inference (J), modelled (mcu, nRF52840 datasheet + eFlash)",
+        "energy per inference (J), modelled (mcu)",  # the profile; its source is in the hover
         "energy per inference (J), estimated (CodeCarbon)",
         "battery days (above idle) (days), estimated (CodeCarbon)",
     ]
     assert plots.method_head("measured (RAPL via CodeCarbon; RAM constant 5 W)") == "measured (RAPL)"
     report.add("cascade", "energy_modelled_per_inference", 1e-4, "J", "modelled (server, Horowitz 2014, 45 nm)")
     title = plots.report_bars(report, ["energy_modelled_per_inference"]).layout.annotations[0].text
-    assert title.replace("<br>", " ") == "energy per inference (J), modelled (differs by bar: see its hover)"
+    assert title.replace("<br>", " ") == "energy per inference (J), modelled (differs by bar: see hover)"

@@ -26,7 +26,10 @@ def report_bars(report: Report, metrics: list[str] | None = None, log: bool = Tr
     models = report.models()
     units = {r["metric"]: r["unit"] for r in report.rows}
     # The unit goes in the panel title: a y-axis title would sit over the neighbouring panel's bars.
-    titles = [_wrap(_title(m, units[m], [r for r in report.rows if r["metric"] == m])) for m in metrics]
+    # Narrower lines with more panels: side-by-side titles must not run into each other (about 86 characters share
+    # the default 800 px width).
+    width = max(16, min(24, 86 // len(metrics)))
+    titles = [_wrap(_title(m, units[m], [r for r in report.rows if r["metric"] == m]), width) for m in metrics]
     fig = make_subplots(rows=1, cols=len(metrics), subplot_titles=titles)
     for col, metric in enumerate(metrics, start=1):
         rows = {r["model"]: r for r in report.rows if r["metric"] == metric}
@@ -89,13 +92,15 @@ _ENERGY_WORDS = ("energy", "battery", "co2e")
 
 def method_head(method: str) -> str | None:
     """Return how an energy figure was obtained, from its row's method: 'estimated (CodeCarbon)', 'measured (RAPL)',
-    'modelled (mcu, nRF52840 datasheet + eFlash)'; None when the method names none of the three."""
+    'modelled (mcu)' (the profile; its source is in the hover); None when the method names none of the three."""
     found = _METHOD.search(method)
     if found is None:
         return None
     how, inside = found.groups()
     if "CodeCarbon" in inside:  # CodeCarbon's labels run long (TDP, RAM constant): the panel keeps the source only
         inside = "CodeCarbon" if how == "estimated" else inside.split(" via ")[0]
+    elif how == "modelled":  # "modelled (mcu, nRF52840 ...)": the profile names it; the hover gives the source
+        inside = inside.split(",")[0]
     return f"{how} ({inside})"
 
 
@@ -110,7 +115,7 @@ def _title(metric: str, unit: str, rows: list[dict]) -> str:
             how = heads.pop()
         else:  # e.g. models priced on different device profiles
             one = len(words) == 1 and None not in heads
-            how = f"{words.pop()} (differs by bar: see its hover)" if one else "methods differ by bar: see its hover"
+            how = f"{words.pop()} (differs by bar: see hover)" if one else "methods differ: see hover"
         name = re.sub(r"\s*\((estimated|modelled|measured)[^)]*\)$", "", name)  # the method replaces it
     title = f"{name} ({unit})" if unit not in ("count", "") else name
     return f"{title}, {how}" if how else title
